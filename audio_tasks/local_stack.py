@@ -1,0 +1,181 @@
+"""The embedded local AWS stack: moto's server on 127.0.0.1, provisioned like production.
+
+One class owns it so ``audio-tasks local``, ``make demo`` and the tests share exactly the
+same resources: the work queue (with a redrive policy to its DLQ), the input and output
+buckets and the samples table. Everything talks to it over HTTP through the normal
+boto3/kombu code paths, pointed at the emulator by ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio_tasks import aws
+from audio_tasks.settings import DEFAULT_QUEUE_NAME, LOCAL_CREDENTIALS, LOCAL_REGION, Settings
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    visibility_timeout: int = 900
+    wait_time_seconds: int = 20
+    max_receive_count: int = 3
+    queue_name: str = DEFAULT_QUEUE_NAME
+    input_bucket: str = "audio-tasks-input"
+    output_bucket: str = "audio-tasks-output"
+    samples_table: str = "audio-samples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalStack:
+    """Start with ``with LocalStack(log_dir) as stack:``; ``stack.env`` configures children."""
+
+    def __init__(self, log_dir: Path, options: StackOptions = StackOptions()):
+        self.log_dir = Path(log_dir)
+        self.options = options
+        self.env: dict[str, str] = {}
+        self._processes: list[tuple[str, subprocess.Popen]] = []
+
+    # -- lifecycle -------------------------------------------------------------
+    def __enter__(self) -> "LocalStack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        self._spawn("emulator", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                    env=os.environ.copy())
+        self._wait_for_port(port, timeout_s=30)
+        o = self.options
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
+        self.env = {
+            **base,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
+            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "INPUT_BUCKET": o.input_bucket,
+            "OUTPUT_BUCKET": o.output_bucket,
+            "SAMPLES_TABLE": o.samples_table,
+            "SQS_VISIBILITY_TIMEOUT": str(o.visibility_timeout),
+            "SQS_WAIT_TIME_SECONDS": str(o.wait_time_seconds),
+        }
+        self.env["SQS_QUEUE_URL"], self.env["SQS_DLQ_URL"] = self._provision()
+
+    def stop(self) -> None:
+        """Stop every process started here, workers first, the emulator last."""
+        for name, proc in reversed(self._processes):
+            _terminate(proc, timeout_s=30 if name.startswith("worker") else 10)
+        self._processes.clear()
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    # -- resources -------------------------------------------------------------
+    def _provision(self) -> tuple[str, str]:
+        o, settings = self.options, Settings.from_env(self.env)
+        sqs = aws.client("sqs", settings)
+        dlq_url = sqs.create_queue(QueueName=f"{o.queue_name}-dlq",
+                                   Attributes={"MessageRetentionPeriod": str(14 * 86400)})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(QueueName=o.queue_name, Attributes={
+            "VisibilityTimeout": str(o.visibility_timeout),
+            "ReceiveMessageWaitTimeSeconds": str(o.wait_time_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(o.max_receive_count)}),
+        })["QueueUrl"]
+        s3 = aws.client("s3", settings)
+        for bucket in (o.input_bucket, o.output_bucket):
+            s3.create_bucket(Bucket=bucket)
+        aws.client("dynamodb", settings).create_table(
+            TableName=o.samples_table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "sample_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "sample_id", "KeyType": "HASH"}],
+        )
+        return queue_url, dlq_url
+
+    # -- processes -------------------------------------------------------------
+    def start_worker(self, name: str = "worker", concurrency: int = 2, extra_env: dict | None = None,
+                     extra_args: tuple[str, ...] = (), timeout_s: float = 60) -> subprocess.Popen:
+        """Start ``celery -A audio_tasks worker`` against this stack; returns once it is ready."""
+        command = [sys.executable, "-m", "celery", "-A", "audio_tasks", "worker", "--loglevel=INFO",
+                   f"--concurrency={concurrency}", f"--hostname={name}@%h", *extra_args]
+        proc = self._spawn(name, command, env={**self.env, **(extra_env or {})})
+        self._wait_for_log(name, proc, " ready.", timeout_s)
+        return proc
+
+    def processes(self) -> list[subprocess.Popen]:
+        return [proc for _, proc in self._processes]
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def _spawn(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.log_path(name), "ab")
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self._processes.append((name, proc))
+        return proc
+
+    def _wait_for_log(self, name: str, proc: subprocess.Popen, needle: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        path = self.log_path(name)
+        while time.monotonic() < deadline:
+            if needle in path.read_text(errors="replace"):
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} while starting; see {path}:\n"
+                                   + path.read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} was not ready after {timeout_s:.0f} s; see {path}")
+
+    def _wait_for_port(self, port: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                emulator = self._processes[0][1]
+                if emulator.poll() is not None:
+                    raise RuntimeError(f"the emulator exited with {emulator.returncode}; see "
+                                       f"{self.log_path('emulator')}") from None
+                time.sleep(0.1)
+        raise RuntimeError(f"the emulator did not listen on port {port} within {timeout_s:.0f} s")
+
+
+def _terminate(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM the process group, then SIGKILL it if it has not exited in time."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()

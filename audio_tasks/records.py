@@ -1,0 +1,175 @@
+"""Sample records in DynamoDB: one item per sample, moved through its states by
+conditional writes so concurrent or repeated deliveries cannot corrupt it.
+
+States: QUEUED → PROCESSING → COMPLETED | FAILED. PROCESSING may be entered again (a
+redelivered message after a crash); a COMPLETED or FAILED record never goes back to
+PROCESSING, and only a PROCESSING record can become COMPLETED.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from audio_tasks import aws
+from audio_tasks.settings import Settings
+
+QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
+FINAL_STATES = frozenset({COMPLETED, FAILED})
+
+
+class RecordExists(Exception):
+    """A record with this sample_id already exists."""
+
+
+class RecordNotFound(Exception):
+    """No record with this sample_id exists."""
+
+
+class SampleRecords:
+    """Reads and state transitions of sample records in the ``SAMPLES_TABLE`` table."""
+
+    def __init__(self, settings: Settings, dynamodb=None):
+        self._table = settings.samples_table
+        self._db = dynamodb or aws.client("dynamodb", settings)
+
+    def create(self, sample_id: str, input_uri: str) -> dict:
+        """Create the record QUEUED; raises RecordExists if the id is taken."""
+        now = _now()
+        item = {"sample_id": sample_id, "status": QUEUED, "input_uri": input_uri,
+                "created_at": now, "updated_at": now, "attempts": 0}
+        try:
+            self._db.put_item(TableName=self._table, Item=_to_dynamo(item),
+                              ConditionExpression="attribute_not_exists(sample_id)")
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise RecordExists(sample_id) from None
+            raise
+        return item
+
+    def get(self, sample_id: str) -> dict:
+        """The record as plain Python values; raises RecordNotFound."""
+        response = self._db.get_item(TableName=self._table, Key=_key(sample_id), ConsistentRead=True)
+        if "Item" not in response:
+            raise RecordNotFound(sample_id)
+        return _from_dynamo(response["Item"])
+
+    def start(self, sample_id: str) -> dict | None:
+        """QUEUED/PROCESSING → PROCESSING, counting the attempt.
+
+        Returns the updated record, or None when the record is already final (a
+        redelivery of finished work: the caller must do nothing). Raises RecordNotFound.
+        """
+        return self._transition(
+            sample_id, PROCESSING,
+            condition="#status IN (:queued, :processing)",
+            values={":queued": QUEUED, ":processing": PROCESSING},
+            set_clauses=["attempts = if_not_exists(attempts, :zero) + :one"],
+            extra_values={":zero": 0, ":one": 1},
+        )
+
+    def complete(self, sample_id: str, results: dict) -> dict | None:
+        """PROCESSING → COMPLETED with ``results``; None if it was not PROCESSING."""
+        return self._transition(
+            sample_id, COMPLETED,
+            condition="#status = :processing",
+            values={":processing": PROCESSING},
+            set_clauses=["results = :results"],
+            remove="#error",
+            extra_values={":results": results},
+        )
+
+    def fail(self, sample_id: str, error: dict) -> dict | None:
+        """Any non-final state → FAILED with ``error`` ({code, message}); None if final."""
+        return self._transition(
+            sample_id, FAILED,
+            condition="NOT #status IN (:completed, :failed)",
+            values={":completed": COMPLETED, ":failed": FAILED},
+            set_clauses=["#error = :error"],
+            extra_values={":error": error},
+        )
+
+    def requeue(self, sample_id: str) -> dict | None:
+        """Any state but COMPLETED → QUEUED (a released or redriven job); None if COMPLETED."""
+        return self._transition(
+            sample_id, QUEUED,
+            condition="#status <> :completed",
+            values={":completed": COMPLETED},
+        )
+
+    def _transition(self, sample_id, status, *, condition, values, set_clauses=(), remove=None,
+                    extra_values=None):
+        """Conditionally set ``status``; None if the condition fails on an existing record."""
+        update = "SET " + ", ".join(["#status = :status", "updated_at = :now", *set_clauses])
+        if remove:
+            update += " REMOVE " + remove
+        names = {"#status": "status"}
+        if "#error" in update:
+            names["#error"] = "error"
+        expression_values = {":status": status, ":now": _now(), **values, **(extra_values or {})}
+        try:
+            response = self._db.update_item(
+                TableName=self._table, Key=_key(sample_id), UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(sample_id) AND ({condition})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_dynamo(expression_values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            if "Item" not in exc.response:
+                raise RecordNotFound(sample_id) from None
+            return None
+        return _from_dynamo(response["Attributes"])
+
+
+_SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _key(sample_id: str) -> dict:
+    return {"sample_id": {"S": sample_id}}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _to_dynamo(values: dict) -> dict:
+    """Plain values → DynamoDB attribute values (non-finite floats become NULL)."""
+    return {k: _SERIALIZER.serialize(_decimals(v)) for k, v in values.items()}
+
+
+def _from_dynamo(item: dict) -> dict:
+    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_decimals(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+

@@ -1,0 +1,142 @@
+"""Service settings read from environment variables (12-factor).
+
+``Settings.from_env()`` is the only place that reads the environment; every other
+module receives a ``Settings``. A missing or malformed variable raises
+``ConfigError`` whose message names the variable, so start-up fails with one clear line.
+
+Local mode is on when ``AWS_ENDPOINT_URL`` is set (the emulator): names get local
+defaults and dummy credentials are allowed. Otherwise (production) the queue must be
+given by ``SQS_QUEUE_URL`` and the region must be set; the worker never creates queues.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlparse
+
+DEFAULT_QUEUE_NAME = "audio-processing"
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = ("testing", "testing")
+
+
+class ConfigError(Exception):
+    """A required environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint_url: str | None
+    region: str
+    queue_url: str | None
+    queue_name: str
+    input_bucket: str
+    output_bucket: str
+    input_prefix: str
+    samples_table: str
+    visibility_timeout: int
+    task_soft_time_limit: int
+    task_time_limit: int
+    wait_time_seconds: int
+    polling_interval: float
+    max_input_bytes: int
+    max_duration_s: float
+    decode_timeout_s: float
+    log_level: str
+
+    @property
+    def local(self) -> bool:
+        return self.endpoint_url is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = _Env(os.environ if environ is None else environ)
+        endpoint_url = env.url("AWS_ENDPOINT_URL")
+        local = endpoint_url is not None
+        queue_url = env.url("SQS_QUEUE_URL")
+        if queue_url is None and not local:
+            raise ConfigError(
+                "SQS_QUEUE_URL is not set: in production the worker consumes the queue "
+                "created by CloudFormation (set AWS_ENDPOINT_URL to run against a local emulator)"
+            )
+        region = env.str("AWS_REGION") or env.str("AWS_DEFAULT_REGION")
+        if region is None:
+            if not local:
+                raise ConfigError("AWS_REGION (or AWS_DEFAULT_REGION) is not set")
+            region = LOCAL_REGION
+        visibility = env.int("SQS_VISIBILITY_TIMEOUT", 900, low=1, high=43200)
+        # Time limits stay safely below the visibility timeout: a message must not become
+        # visible to another worker while its job may still be running.
+        soft_limit = env.int("TASK_SOFT_TIME_LIMIT", int(visibility * 0.85), low=1, high=visibility)
+        hard_limit = env.int("TASK_TIME_LIMIT", max(soft_limit, int(visibility * 0.95)), low=soft_limit, high=visibility)
+        return cls(
+            endpoint_url=endpoint_url,
+            region=region,
+            queue_url=queue_url,
+            queue_name=_queue_name(queue_url) if queue_url else env.str("SQS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
+            input_bucket=env.str("INPUT_BUCKET", "audio-tasks-input"),
+            output_bucket=env.str("OUTPUT_BUCKET", "audio-tasks-output"),
+            input_prefix=env.str("INPUT_PREFIX", "incoming/"),
+            samples_table=env.str("SAMPLES_TABLE", "audio-samples"),
+            visibility_timeout=visibility,
+            task_soft_time_limit=soft_limit,
+            task_time_limit=hard_limit,
+            wait_time_seconds=env.int("SQS_WAIT_TIME_SECONDS", 20, low=0, high=20),
+            polling_interval=env.float("SQS_POLLING_INTERVAL", 0.0, low=0.0, high=60.0),
+            max_input_bytes=env.int("MAX_INPUT_BYTES", 2 * 1024**3, low=1, high=50 * 1024**3),
+            max_duration_s=env.float("MAX_DURATION_SECONDS", 4 * 3600.0, low=1.0, high=48 * 3600.0),
+            decode_timeout_s=env.float("DECODE_TIMEOUT_SECONDS", 600.0, low=1.0, high=float(hard_limit)),
+            log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        )
+
+
+def _queue_name(queue_url: str) -> str:
+    name = urlparse(queue_url).path.rstrip("/").rsplit("/", 1)[-1]
+    if not name:
+        raise ConfigError(f"SQS_QUEUE_URL={queue_url!r} does not end in a queue name")
+    return name
+
+
+class _Env:
+    """Typed, validating reads of environment variables; empty counts as unset."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or default
+
+    def url(self, name: str) -> str | None:
+        value = self.str(name)
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+        return value
+
+    def int(self, name: str, default: int, *, low: int, high: int) -> int:
+        return int(self._number(name, default, int, low, high))
+
+    def float(self, name: str, default: float, *, low: float, high: float) -> float:
+        return float(self._number(name, default, float, low, high))
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.str(name) or default).upper()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} must be one of {', '.join(choices)}")
+        return value
+
+    def _number(self, name, default, kind, low, high):
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={raw!r} must be between {low} and {high}")
+        return value

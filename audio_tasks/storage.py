@@ -1,0 +1,75 @@
+"""S3 adapter: fetch a job's input, store its artifacts under deterministic keys.
+
+Every botocore failure leaves here as a classified ``JobError`` (a missing object is
+permanent, throttling or a dead endpoint transient), so the task shell decides policy
+without knowing S3's error codes.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from audio_tasks import aws
+from audio_tasks.errors import InputTooLarge, InvalidRequest, classify
+from audio_tasks.settings import Settings
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → (bucket, key); raises InvalidRequest for anything else."""
+    parsed = urlparse(uri)
+    key = parsed.path.lstrip("/")
+    if parsed.scheme != "s3" or not parsed.netloc or not key:
+        raise InvalidRequest(f"not an S3 object URI (s3://bucket/key): {uri!r}")
+    return parsed.netloc, key
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def artifact_key(sample_id: str, name: str) -> str:
+    """The deterministic key of one artifact: a re-run overwrites, never duplicates."""
+    return f"processed/{sample_id}/{name}"
+
+
+@contextmanager
+def _classified():
+    try:
+        yield
+    except Exception as exc:
+        raise classify(exc) from exc
+
+
+class Storage:
+    """Input download and artifact upload for one configured account/endpoint."""
+
+    def __init__(self, settings: Settings, s3=None):
+        self._settings = settings
+        self._s3 = s3 or aws.client("s3", settings)
+
+    def download(self, bucket: str, key: str, dest: Path, *, max_bytes: int) -> int:
+        """Download s3://bucket/key to ``dest``; returns its size in bytes.
+
+        Raises MissingInput if absent and InputTooLarge over ``max_bytes`` (checked
+        before any byte is transferred).
+        """
+        with _classified():
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        size = int(head["ContentLength"])
+        if size > max_bytes:
+            raise InputTooLarge(f"{s3_uri(bucket, key)} is {size} bytes; the limit is {max_bytes}")
+        with _classified():
+            self._s3.download_file(bucket, key, str(dest))
+        return size
+
+    def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> str:
+        """Upload ``path`` to s3://bucket/key; returns the URI."""
+        with _classified():
+            self._s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+        return s3_uri(bucket, key)
+
+    def upload_input(self, path: Path, key: str) -> str:
+        """Upload a local input file to the input bucket; returns its URI."""
+        return self.upload_file(path, self._settings.input_bucket, key, "application/octet-stream")

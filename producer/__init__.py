@@ -1,0 +1,1 @@
+"""Producers of jobs: the CreateSampleRecord Lambda handler and the ``audio-tasks`` CLI."""

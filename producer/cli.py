@@ -1,0 +1,152 @@
+"""``audio-tasks``: submit samples, follow them, run the local stack, analyse files.
+
+Exit codes: 0 success; 1 some sample failed or could not be submitted; 2 bad usage or
+configuration; 3 ``--wait`` timed out before every sample was final.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from audio_tasks.settings import ConfigError, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except ConfigError as exc:
+        print(f"audio-tasks: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audio-tasks", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    submit = commands.add_parser("submit", help="upload (if local) and enqueue samples")
+    submit.add_argument("inputs", nargs="+", metavar="PATH_OR_S3_URI")
+    submit.add_argument("--wait", action="store_true", help="follow the samples until each is final")
+    submit.add_argument("--timeout", type=float, default=900, help="seconds --wait may take (default 900)")
+    submit.add_argument("--json", action="store_true", help="one JSON object per sample on stdout")
+    submit.set_defaults(command=_submit)
+
+    status = commands.add_parser("status", help="show a sample record")
+    status.add_argument("sample_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(command=_status)
+
+    local = commands.add_parser("local", help="run the emulated AWS stack and a worker until Ctrl-C")
+    local.add_argument("--log-dir", type=Path, default=Path(".local-stack"))
+    local.add_argument("--concurrency", type=int, default=2)
+    local.set_defaults(command=_local)
+
+    demo = commands.add_parser("demo", help="run example samples (and FILES) through the local stack")
+    demo.add_argument("files", nargs="*", type=Path)
+    demo.add_argument("--out", type=Path, default=Path("demo-output"))
+    demo.set_defaults(command=lambda args: __import__("producer.demo", fromlist=["run"]).run(args.files, args.out))
+    return parser
+
+
+# -- submit / status -----------------------------------------------------------------
+def _submit(args) -> int:
+    from audio_tasks.records import SampleRecords
+    from audio_tasks.storage import Storage
+    from producer.submission import submit_inputs, wait_for_final
+
+    settings = Settings.from_env()
+    records = SampleRecords(settings)
+    submitted, errors = submit_inputs(args.inputs, settings, records, Storage(settings))
+    for error in errors:
+        _emit(args.json, {"input": error["input"], "error": error["error"]},
+              f"{error['input']}: not submitted: {error['error']['message']}", stream=sys.stderr)
+    if not args.wait:
+        for sample in submitted:
+            _emit(args.json, sample, f"{sample['sample_id']}  QUEUED  {sample['input']}")
+        return EXIT_FAILED if errors else EXIT_OK
+    finals, timed_out = wait_for_final(records, [s["sample_id"] for s in submitted], args.timeout,
+                                       on_final=_progress_printer(len(submitted)))
+    for sample in submitted:
+        record = finals.get(sample["sample_id"]) or records.get(sample["sample_id"])
+        _emit(args.json, {"input": sample["input"], **record}, _record_line(sample["input"], record))
+    if timed_out:
+        print(f"audio-tasks: timed out after {args.timeout:.0f} s", file=sys.stderr)
+        return EXIT_TIMEOUT
+    ok = not errors and all(r["status"] == "COMPLETED" for r in finals.values())
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _status(args) -> int:
+    from audio_tasks.records import RecordNotFound, SampleRecords
+
+    try:
+        record = SampleRecords(Settings.from_env()).get(args.sample_id)
+    except RecordNotFound:
+        print(f"audio-tasks: no sample {args.sample_id!r}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(record, sort_keys=True))
+    else:
+        for key in sorted(record):
+            value = record[key]
+            print(f"{key:>12}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return EXIT_OK
+
+
+def _record_line(source: str, record: dict) -> str:
+    results = record.get("results") or {}
+    detail = (f"{results.get('duration_s', 0):.2f}s {results.get('channels')}ch {results.get('sample_rate')}Hz"
+              if record["status"] == "COMPLETED" else (record.get("error") or {}).get("message", ""))
+    return f"{record['sample_id']}  {record['status']:<10} {source}  {detail}"
+
+
+def _progress_printer(total: int):
+    done = 0
+
+    def on_final(record: dict) -> None:
+        nonlocal done
+        done += 1
+        print(f"[{done}/{total}] {record['sample_id']} {record['status']}", file=sys.stderr, flush=True)
+
+    return on_final
+
+
+def _emit(as_json: bool, obj: dict, text: str, stream=None) -> None:
+    print(json.dumps(obj, sort_keys=True) if as_json else text, file=stream or sys.stdout, flush=True)
+
+
+# -- local ---------------------------------------------------------------------------
+def _local(args) -> int:
+    from audio_tasks.local_stack import LocalStack
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print("starting the local stack (emulator, resources, worker)...", file=sys.stderr)
+    with LocalStack(args.log_dir) as stack:
+        stack.start_worker(concurrency=args.concurrency)
+        print("ready. In another shell:\n", file=sys.stderr)
+        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                    "SQS_QUEUE_URL", "INPUT_BUCKET", "OUTPUT_BUCKET", "SAMPLES_TABLE"):
+            print(f"export {key}={stack.env[key]}")
+        print(f"\nlogs in {args.log_dir}/; Ctrl-C stops everything.", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            if any(proc.poll() is not None for proc in stack.processes()):
+                print("audio-tasks: a local stack process exited; stopping", file=sys.stderr)
+                return EXIT_FAILED
+    print("stopped.", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

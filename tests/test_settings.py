@@ -1,0 +1,52 @@
+import pytest
+
+from audio_tasks.settings import ConfigError, Settings
+
+LOCAL = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
+PROD = {"SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/audio-processing",
+        "AWS_REGION": "eu-west-1"}
+
+
+def test_production_requires_the_queue_url():
+    with pytest.raises(ConfigError, match="SQS_QUEUE_URL"):
+        Settings.from_env({"AWS_REGION": "eu-west-1"})
+
+
+def test_production_requires_a_region():
+    with pytest.raises(ConfigError, match="AWS_REGION"):
+        Settings.from_env({"SQS_QUEUE_URL": PROD["SQS_QUEUE_URL"]})
+
+
+def test_production_queue_name_comes_from_the_url():
+    settings = Settings.from_env(PROD)
+    assert not settings.local
+    assert settings.queue_name == "audio-processing"
+    assert settings.queue_url == PROD["SQS_QUEUE_URL"]
+
+
+def test_local_mode_has_defaults():
+    settings = Settings.from_env(LOCAL)
+    assert settings.local and settings.region == "us-east-1" and settings.queue_url is None
+    assert settings.visibility_timeout == 900
+    assert settings.task_soft_time_limit < settings.task_time_limit < settings.visibility_timeout
+    assert (settings.wait_time_seconds, settings.polling_interval) == (20, 0.0)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("SQS_VISIBILITY_TIMEOUT", "abc", "SQS_VISIBILITY_TIMEOUT='abc' is not a valid int"),
+    ("SQS_VISIBILITY_TIMEOUT", "0", "SQS_VISIBILITY_TIMEOUT='0' must be between"),
+    ("SQS_WAIT_TIME_SECONDS", "21", "SQS_WAIT_TIME_SECONDS='21' must be between 0 and 20"),
+    ("AWS_ENDPOINT_URL", "localhost:4566", "AWS_ENDPOINT_URL='localhost:4566' is not an http"),
+    ("SQS_QUEUE_URL", "https://sqs.example.com/", "does not end in a queue name"),
+    ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' must be one of"),
+    ("TASK_TIME_LIMIT", "100000", "TASK_TIME_LIMIT='100000' must be between"),
+])
+def test_malformed_values_name_the_variable(name, value, message):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**LOCAL, name: value})
+    assert message in str(raised.value)
+
+
+def test_time_limits_stay_below_a_short_visibility_timeout():
+    settings = Settings.from_env({**LOCAL, "SQS_VISIBILITY_TIMEOUT": "30"})
+    assert 0 < settings.task_soft_time_limit <= settings.task_time_limit < 30
