@@ -43,7 +43,11 @@ def _transport_options(settings: Settings) -> dict:
     if settings.local:
         options["is_secure"] = urlparse(settings.endpoint_url).scheme == "https"
     if settings.queue_url:
+        # The DLQ is listed so exhausted jobs can be published to it (audio_tasks.tasks); the
+        # worker consumes only the work queue. The worker refuses to start without SQS_DLQ_URL.
         options["predefined_queues"] = {settings.queue_name: {"url": settings.queue_url}}
+        if settings.dlq_url:
+            options["predefined_queues"][settings.dlq_name] = {"url": settings.dlq_url}
     return options
 
 
@@ -61,12 +65,21 @@ result_serializer = "json"
 accept_content = ["json"]
 event_serializer = "json"
 
-# At-least-once: ack after the job ran, hold one message per process at a time.
+# At-least-once: ack after the job ran, hold one message per process at a time. A job
+# whose pool process dies is not acked (SQS redelivers it, then dead-letters it after
+# maxReceiveCount); neither is one that fails unexpectedly (an unclassified exception
+# escaping the task shell), for the same reason. Retry policy: audio_tasks.retry_policy.
 task_acks_late = True
 worker_prefetch_multiplier = 1
 task_reject_on_worker_lost = True
+task_acks_on_failure_or_timeout = False
+# The maximum job duration; the visibility heartbeat (audio_tasks.heartbeat) keeps the
+# message hidden until then, so these are independent of the visibility timeout.
 task_soft_time_limit = _settings.task_soft_time_limit
 task_time_limit = _settings.task_time_limit
+
+# Bad messages are logged with their SQS id and dead-lettered, never run or dropped.
+worker_consumer = "audio_tasks.hygiene:Consumer"
 
 # Outcomes live in the sample records (DynamoDB), not in a result backend.
 task_ignore_result = True

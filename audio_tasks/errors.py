@@ -8,6 +8,7 @@ of the two, so policy code never inspects botocore internals.
 
 from __future__ import annotations
 
+from billiard.exceptions import SoftTimeLimitExceeded
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -59,6 +60,12 @@ class InvalidRequest(PermanentError):
     code = "invalid_request"
 
 
+class JobTimedOut(PermanentError):
+    """The job ran past ``TASK_SOFT_TIME_LIMIT`` (the maximum job duration)."""
+
+    code = "time_limit"
+
+
 class TransientError(JobError):
     """A failure of a dependency that may succeed on a later attempt."""
 
@@ -78,6 +85,8 @@ def classify(exc: BaseException) -> JobError:
     """Return ``exc`` as a JobError; anything not known to be transient is permanent."""
     if isinstance(exc, JobError):
         return exc
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return JobTimedOut("the job ran past TASK_SOFT_TIME_LIMIT and was stopped")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))

@@ -118,13 +118,34 @@ class LocalStack:
 
     # -- processes -------------------------------------------------------------
     def start_worker(self, name: str = "worker", concurrency: int = 2, extra_env: dict | None = None,
-                     extra_args: tuple[str, ...] = (), timeout_s: float = 60) -> subprocess.Popen:
-        """Start ``celery -A audio_tasks worker`` against this stack; returns once it is ready."""
-        command = [sys.executable, "-m", "celery", "-A", "audio_tasks", "worker", "--loglevel=INFO",
+                     extra_args: tuple[str, ...] = (), timeout_s: float = 60,
+                     app: str = "audio_tasks") -> subprocess.Popen:
+        """Start ``celery -A APP worker`` against this stack; returns once it is ready."""
+        command = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO",
                    f"--concurrency={concurrency}", f"--hostname={name}@%h", *extra_args]
         proc = self._spawn(name, command, env={**self.env, **(extra_env or {})})
         self._wait_for_log(name, proc, " ready.", timeout_s)
         return proc
+
+    def kill_worker(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a worker's whole process group (main and pool processes)."""
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop_worker(self, proc: subprocess.Popen, timeout_s: float = 60) -> int:
+        """SIGTERM a worker (warm shutdown, as ECS does) and wait; returns its exit code.
+
+        Only the main process is signalled: it shuts its pool down itself.
+        """
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill_worker(proc)
+            proc.wait()
+            raise
 
     def processes(self) -> list[subprocess.Popen]:
         return [proc for _, proc in self._processes]

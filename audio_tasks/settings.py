@@ -31,6 +31,7 @@ class Settings:
     region: str
     queue_url: str | None
     queue_name: str
+    dlq_url: str | None
     input_bucket: str
     output_bucket: str
     input_prefix: str
@@ -38,6 +39,10 @@ class Settings:
     visibility_timeout: int
     task_soft_time_limit: int
     task_time_limit: int
+    max_attempts: int
+    retry_base_delay_s: int
+    retry_max_delay_s: int
+    shutdown_budget_s: int
     wait_time_seconds: int
     polling_interval: float
     max_input_bytes: int
@@ -48,6 +53,11 @@ class Settings:
     @property
     def local(self) -> bool:
         return self.endpoint_url is not None
+
+    @property
+    def dlq_name(self) -> str:
+        """The dead-letter queue's name: from ``SQS_DLQ_URL``, else ``<queue>-dlq`` (local)."""
+        return _queue_name(self.dlq_url, "SQS_DLQ_URL") if self.dlq_url else f"{self.queue_name}-dlq"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -65,16 +75,19 @@ class Settings:
             if not local:
                 raise ConfigError("AWS_REGION (or AWS_DEFAULT_REGION) is not set")
             region = LOCAL_REGION
+        dlq_url = env.url("SQS_DLQ_URL")
         visibility = env.int("SQS_VISIBILITY_TIMEOUT", 900, low=1, high=43200)
-        # Time limits stay safely below the visibility timeout: a message must not become
-        # visible to another worker while its job may still be running.
-        soft_limit = env.int("TASK_SOFT_TIME_LIMIT", int(visibility * 0.85), low=1, high=visibility)
-        hard_limit = env.int("TASK_TIME_LIMIT", max(soft_limit, int(visibility * 0.95)), low=soft_limit, high=visibility)
+        # The visibility heartbeat keeps a running job's message hidden, so the time limits
+        # are the maximum job duration (runaways stop there), not the visibility timeout.
+        hard_limit = env.int("TASK_TIME_LIMIT", 3600, low=2, high=43200)
+        soft_limit = env.int("TASK_SOFT_TIME_LIMIT", max(1, int(hard_limit * 0.95)), low=1, high=hard_limit)
+        retry_max_delay = env.int("RETRY_MAX_DELAY_SECONDS", 900, low=0, high=900)
         return cls(
             endpoint_url=endpoint_url,
             region=region,
             queue_url=queue_url,
             queue_name=_queue_name(queue_url) if queue_url else env.str("SQS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
+            dlq_url=dlq_url,  # the worker requires it in production (worker_signals)
             input_bucket=env.str("INPUT_BUCKET", "audio-tasks-input"),
             output_bucket=env.str("OUTPUT_BUCKET", "audio-tasks-output"),
             input_prefix=env.str("INPUT_PREFIX", "incoming/"),
@@ -82,6 +95,10 @@ class Settings:
             visibility_timeout=visibility,
             task_soft_time_limit=soft_limit,
             task_time_limit=hard_limit,
+            max_attempts=env.int("TASK_MAX_ATTEMPTS", 5, low=1, high=100),
+            retry_base_delay_s=env.int("RETRY_BASE_DELAY_SECONDS", 10, low=0, high=retry_max_delay),
+            retry_max_delay_s=retry_max_delay,
+            shutdown_budget_s=env.int("SHUTDOWN_BUDGET_SECONDS", 90, low=0, high=3600),
             wait_time_seconds=env.int("SQS_WAIT_TIME_SECONDS", 20, low=0, high=20),
             polling_interval=env.float("SQS_POLLING_INTERVAL", 0.0, low=0.0, high=60.0),
             max_input_bytes=env.int("MAX_INPUT_BYTES", 2 * 1024**3, low=1, high=50 * 1024**3),
@@ -91,10 +108,10 @@ class Settings:
         )
 
 
-def _queue_name(queue_url: str) -> str:
+def _queue_name(queue_url: str, variable: str = "SQS_QUEUE_URL") -> str:
     name = urlparse(queue_url).path.rstrip("/").rsplit("/", 1)[-1]
     if not name:
-        raise ConfigError(f"SQS_QUEUE_URL={queue_url!r} does not end in a queue name")
+        raise ConfigError(f"{variable}={queue_url!r} does not end in a queue name")
     return name
 
 

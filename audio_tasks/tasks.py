@@ -1,17 +1,34 @@
-"""The Celery task shell: message in, ``SampleJob`` run, ack/retry policy out."""
+"""The Celery task shell: message in, ``SampleJob`` run, ack/retry/dead-letter out.
+
+Decisions come from ``audio_tasks.retry_policy``; this module only applies them:
+
+- ``JobRequest`` (the worker's main process) refuses a message whose arguments do not fit
+  the task before anything runs, and, when the pool process running a job dies on the
+  delivery that reaches ``maxReceiveCount``, records the sample FAILED (``worker_lost``)
+  before SQS moves the message to the dead-letter queue.
+- ``process_sample`` (a pool process) runs the job, retries a transient failure through
+  an SQS-delayed new message, and once attempts are exhausted publishes the job to the
+  dead-letter queue and records the sample FAILED with the last error.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from functools import lru_cache
 
+from billiard.exceptions import WorkerLostError
+from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 
+from audio_tasks import queues
 from audio_tasks.celery import app
-from audio_tasks.errors import PermanentError
+from audio_tasks.errors import PermanentError, TransientError
 from audio_tasks.job import SampleJob
 from audio_tasks.logs import job_context, remember_job
+from audio_tasks.retry_policy import RetryPolicy
 from audio_tasks.settings import Settings
+from audio_tasks.sqs_messages import TASK_NAME
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +40,78 @@ def _job() -> SampleJob:
 
 
 class JobRequest(Request):
-    """A received message; remembers its sample so Celery's own log lines can name it."""
+    """A received ``process_sample`` message, in the worker's main process."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        sample_id = self.kwargs.get("sample_id") if self.kwargs else None
-        sample_id = sample_id or (self.args[0] if self.args else None)
-        if isinstance(sample_id, str):
-            remember_job(self.id, sample_id)
+        self.sample_id = _sample_id(self.args, self.kwargs)
+        remember_job(self.id, self.sample_id)
+
+    @property
+    def message(self):
+        """The kombu message (its ``delivery_info`` holds the SQS receipt handle)."""
+        return self._message
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrap ExceptionWithTraceback
+        stopped_by_us = self._already_cancelled or self._already_revoked
+        if isinstance(exc, WorkerLostError) or (isinstance(exc, SystemExit) and not stopped_by_us):
+            self._on_worker_lost(exc)
+        return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def _on_worker_lost(self, exc: BaseException) -> None:
+        count, limit = queues.receive_count(self._message), queues.max_receive_count(_job().settings)
+        with job_context(self.sample_id, self.id):
+            if limit is None or count < limit:
+                log.error("the pool process died running this job (delivery %d of %s): %s; SQS will "
+                          "redeliver it", count, limit, exc, extra={"event": "worker_lost"})
+                return
+            error = {"code": "worker_lost", "receive_count": count,
+                     "message": f"the worker process died running this job on delivery {count} of "
+                                f"{limit} ({exc}); the message goes to the dead-letter queue"}
+            log.error("%s", error["message"], extra={"event": "worker_lost", "error": error})
+            _job().records.fail(self.sample_id, error)
 
 
-@app.task(bind=True, name="audio_tasks.process_sample", Request=JobRequest)
+def _sample_id(args, kwargs) -> str:
+    """The job's sample id; InvalidTaskError (rejected, dead-lettered) if the arguments are bad."""
+    try:
+        bound = inspect.signature(process_sample.run).bind(*(args or ()), **(kwargs or {}))
+    except TypeError as exc:
+        raise InvalidTaskError(f"arguments do not fit {TASK_NAME}(sample_id, bucket, key): {exc}") from None
+    bad = [name for name, value in bound.arguments.items() if not isinstance(value, str) or not value.strip()]
+    if bad:
+        raise InvalidTaskError(f"{TASK_NAME}: {', '.join(bad)} must be non-empty strings")
+    return bound.arguments["sample_id"]
+
+
+@app.task(bind=True, name=TASK_NAME, Request=JobRequest)
 def process_sample(self, sample_id: str, bucket: str, key: str) -> str:
     """Process the sample whose input is s3://bucket/key; returns its final status."""
     with job_context(str(sample_id), self.request.id):
         try:
             return _job().run(sample_id, bucket, key)
+        except TransientError as error:
+            return _retry_or_dead_letter(self, sample_id, error)
         except PermanentError as error:
-            # No record to mark (unknown sample, malformed arguments): log it, ack it.
+            # No record to mark (unknown sample): log it, ack it.
             log.error("rejected: %s", error.message, extra={"error": error.as_dict()})
             return "REJECTED"
+
+
+def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> str:
+    job, attempt = _job(), task.request.retries + 1
+    delay = RetryPolicy.from_settings(job.settings).next_delay(attempt)
+    if delay is not None:
+        log.warning("attempt %d of %d failed: %s; retrying in %d s", attempt, job.settings.max_attempts,
+                    error.message, delay, extra={"event": "retry", "error": error.as_dict(), "attempt": attempt})
+        job.records.requeue(sample_id)
+        # A new message hidden by SQS DelaySeconds; countdown=0 keeps Celery from holding an ETA.
+        raise task.retry(exc=error, countdown=0, delay_seconds=delay, max_retries=None)
+    final = {"code": error.code, "message": f"{error.message} (gave up after {attempt} attempts)"}
+    log.error("gave up: %s; the job goes to the dead-letter queue", final["message"],
+              extra={"event": "dead_lettered", "error": final, "attempt": attempt})
+    task.apply_async(args=task.request.args, kwargs=task.request.kwargs, task_id=task.request.id,
+                     queue=job.settings.dlq_name)
+    job.records.fail(sample_id, final)
+    return "FAILED"

@@ -1,11 +1,17 @@
-"""Worker process hooks: JSON logging and start-up checks."""
+"""Worker process hooks: JSON logging, start-up checks and the reliability bootsteps."""
 
 from __future__ import annotations
+
+import logging
 
 from celery import signals
 
 from audio_tasks import logs
+from audio_tasks.celery import app
+from audio_tasks.heartbeat import Heartbeat
 from audio_tasks.settings import Settings
+
+app.steps["worker"].add(Heartbeat)
 
 
 @signals.setup_logging.connect
@@ -15,8 +21,16 @@ def _configure_logging(loglevel=None, **_):
 
 
 @signals.worker_init.connect
-def _check_broker_reachable(**_):
-    """Fail fast with one line if the queue cannot be reached, rather than retry forever."""
+def _check_queues(**_):
+    """Fail fast with one line if the queues cannot be used, rather than retry forever."""
     from audio_tasks.preflight import check_queue
+    from audio_tasks.queues import max_receive_count
 
-    check_queue(Settings.from_env())
+    settings = Settings.from_env()
+    check_queue(settings)
+    if settings.queue_url and not settings.dlq_url:
+        raise SystemExit("audio_tasks: configuration error: SQS_DLQ_URL is not set: the worker moves "
+                         "jobs whose retries are exhausted to the work queue's dead-letter queue")
+    if max_receive_count(settings) is None:
+        logging.getLogger(__name__).warning(
+            "the work queue has no redrive policy: a job that kills its worker is redelivered forever")
