@@ -1,0 +1,1 @@
+"""Deployment artifacts (CloudFormation template, scaling simulator) and their helpers."""
