@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from audio_tasks.settings import ConfigError, Settings
+from producer import analyze
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--log-dir", type=Path, default=Path(".local-stack"))
     local.add_argument("--concurrency", type=int, default=2)
     local.set_defaults(command=_local)
+
+    analyze.add_parser(commands)
 
     demo = commands.add_parser("demo", help="run example samples (and FILES) through the local stack")
     demo.add_argument("files", nargs="*", type=Path)

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
+from audio_tasks.audio.sniff import forced_demuxer
 from audio_tasks.errors import InvalidAudio, TransientError
 
 BLOCK_FRAMES = 65536  # decoded frames per block handed to analysers
@@ -30,6 +31,12 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def input_args(path: Path) -> list[str]:
+    """ffmpeg's ``-i`` arguments for ``path``, forcing the demuxer where probing misleads."""
+    demuxer = forced_demuxer(path)
+    return (["-f", demuxer] if demuxer else []) + ["-i", str(path)]
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,14 @@ def probe(path: Path, *, timeout_s: float = 30.0) -> MediaInfo:
     """Read ``path``'s container header; raises InvalidAudio if it holds no audio."""
     try:
         run = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *input_args(path)],
             capture_output=True, timeout=timeout_s, check=False,
         )
     except subprocess.TimeoutExpired:
         raise InvalidAudio(f"probing the file took longer than {timeout_s:.0f} s") from None
     text = run.stderr.decode("utf-8", "replace")
+    if "Error opening input" in text and "End of file" in text:
+        raise InvalidAudio("the file ends before any audio data: it holds a header only, or is truncated")
     if "Error opening input" in text or "Invalid data found" in text:
         raise InvalidAudio(f"not a recognised audio or media format ({_last_error(text)})")
     audio = _AUDIO_RE.search(text)
@@ -119,12 +128,13 @@ class PcmStream:
         self._block_frames = block_frames
         self.sample_rate = 0
         self.channels = 0
+        self.channel_mask = 0  # WAVE speaker bits; 0 when the layout is unknown
         self.frames = 0
 
     def __enter__(self) -> "PcmStream":
         self._deadline = time.monotonic() + self._timeout_s
         self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(self._path),
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *input_args(self._path),
              "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "-"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -135,7 +145,7 @@ class PcmStream:
         self._watchdog.daemon = True
         self._watchdog.start()
         try:
-            self.channels, self.sample_rate = self._read_wav_header()
+            self.channels, self.sample_rate, self.channel_mask = self._read_wav_header()
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -191,8 +201,8 @@ class PcmStream:
             raise InvalidAudio("the decoder produced no audio")
         return data
 
-    def _read_wav_header(self) -> tuple[int, int]:
-        """Parse the RIFF/WAVE header ffmpeg writes; returns (channels, sample_rate)."""
+    def _read_wav_header(self) -> tuple[int, int, int]:
+        """Parse the RIFF/WAVE header ffmpeg writes; returns (channels, rate, channel mask)."""
         riff = self._read_exact(12)
         if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
             raise InvalidAudio("the decoder produced unexpected output")
@@ -203,8 +213,9 @@ class PcmStream:
                 break
             body = self._read_exact(size + (size & 1))
             if chunk_id == b"fmt ":
-                fmt = struct.unpack("<HHI", body[:8])
+                fmt = body
         if fmt is None:
             raise InvalidAudio("the decoder produced no format header")
-        _tag, channels, rate = fmt
-        return channels, rate
+        tag, channels, rate = struct.unpack("<HHI", fmt[:8])
+        extensible = tag == 0xFFFE and len(fmt) >= 24
+        return channels, rate, struct.unpack("<I", fmt[20:24])[0] if extensible else 0

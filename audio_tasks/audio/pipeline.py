@@ -1,29 +1,57 @@
 """One pass over a file: probe, decode once, feed every analyser, write the artifacts.
 
 ``process_file`` is the whole pure job: a path in, a ``ProcessResult`` (metadata,
-measurements, artifact files in ``out_dir``) out. The task shell and the local
-``analyze`` command both call it; neither knows how the audio is measured.
+measurements, artifact files) out. The task shell and ``audio-tasks analyze`` both call
+it; neither knows how audio is measured. The MP3 preview is encoded by a second ffmpeg
+process while the analysis runs (both cores busy); the house-format WAV needs the
+measured loudness for its gain, so it is written once the analysis is done.
+
+Artifacts (``out_dir`` given): ``analysis.json``, ``house.wav``, ``preview.mp3``,
+``waveform.json`` (BBC audiowaveform v2) and ``spectrogram.png``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from audio_tasks.audio.encode import Encoder, HouseFormat, house_wav_command, preview_command
 from audio_tasks.audio.ffmpeg import MediaInfo, PcmStream, probe
+from audio_tasks.audio.levels import LevelMeter
+from audio_tasks.audio.loudness import LoudnessMeter
+from audio_tasks.audio.silence import SilenceDetector
+from audio_tasks.audio.spectrum import Spectrum
+from audio_tasks.audio.sniff import check_wav_data_size
+from audio_tasks.audio.waveform import WaveformPeaks
 from audio_tasks.errors import InputTooLarge, InvalidAudio
+
+# Headroom kept below the true-peak ceiling for what resampling to the house rate adds.
+_RESAMPLING_HEADROOM_DB = 0.2
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Inputs beyond these are refused as permanent errors before any decoding."""
+    """Inputs beyond these are refused as permanent errors."""
 
     max_bytes: int = 2 * 1024**3
     max_duration_s: float = 4 * 3600
     decode_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the artifacts are made; the defaults are the house standard."""
+
+    house_sample_rate: int = 44100
+    target_lufs: float = -23.0
+    true_peak_ceiling_dbtp: float = -1.0
+    trim_silence: bool = False
+    silence_threshold_dbfs: float = -60.0
+    preview_bitrate_kbps: int = 128
+    waveform_samples_per_pixel: int = 256
+    waveform_bits: int = 8
 
 
 @dataclass
@@ -37,52 +65,129 @@ class ProcessResult:
         return {**self.metadata, **self.measurements}
 
 
-def process_file(path: Path, out_dir: Path, limits: Limits = Limits()) -> ProcessResult:
-    """Measure ``path`` and write its artifacts into ``out_dir``.
+def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limits(),
+                 options: Options = Options()) -> ProcessResult:
+    """Measure ``path``; with ``out_dir``, also write the artifacts there.
 
     Raises InvalidAudio / InputTooLarge (permanent) for input that cannot be processed.
     """
+    size = _check_size(path, limits)
+    check_wav_data_size(path)
+    info = probe(path)
+    if info.duration_s is not None and info.duration_s > limits.max_duration_s:
+        raise InputTooLarge(f"the audio lasts {info.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s")
+    preview = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        preview = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps),
+                          "MP3 preview")
+    try:
+        metadata, analysers = _analyse(path, info, size, limits, options)
+        measurements = {key: value for a in analysers.values() for key, value in _result(a).items()}
+        measurements["spectral_centroid_hz"] = analysers["spectrum"].centroid_hz()
+        result = ProcessResult(metadata, measurements)
+        if out_dir is not None:
+            preview.wait(limits.decode_timeout_s)
+            result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
+            _write_artifacts(path, out_dir, result, analysers, limits, options)
+    except BaseException:
+        if preview is not None:
+            preview.kill()
+        raise
+    return result
+
+
+def _check_size(path: Path, limits: Limits) -> int:
     size = path.stat().st_size
     if size == 0:
         raise InvalidAudio("the file is empty (0 bytes)")
     if size > limits.max_bytes:
         raise InputTooLarge(f"the file is {size} bytes; the limit is {limits.max_bytes}")
-    info = probe(path)
-    if info.duration_s is not None and info.duration_s > limits.max_duration_s:
-        raise InputTooLarge(
-            f"the audio lasts {info.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s")
-    peak = np.float32(0.0)
-    sum_squares = 0.0
+    return size
+
+
+# Codecs whose container states the exact length, so a shortfall means a damaged file.
+_EXACT_LENGTH_CODECS = ("pcm_", "flac", "alac", "wavpack")
+
+
+def _check_complete(info: MediaInfo, decoded_s: float) -> None:
+    """Refuse lossless files that end before their declared length (truncated uploads)."""
+    if not info.codec.startswith(_EXACT_LENGTH_CODECS) or not info.duration_s:
+        return
+    if decoded_s < info.duration_s * 0.99 - 0.05:
+        raise InvalidAudio(f"the file is truncated: it declares {info.duration_s:.2f} s of audio but only "
+                           f"{decoded_s:.2f} s could be decoded")
+
+
+def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: Options):
     with PcmStream(path, timeout_s=limits.decode_timeout_s) as stream:
-        for block in stream.blocks():
-            peak = max(peak, np.abs(block).max())
-            sum_squares += float(np.square(block, dtype=np.float64).sum())
-        frames, rate, channels = stream.frames, stream.sample_rate, stream.channels
-    metadata = _metadata(info, size, frames, rate, channels)
-    rms = (sum_squares / (frames * channels)) ** 0.5
-    measurements = {"sample_peak_dbfs": _db(float(peak)), "rms_dbfs": _db(rms)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = ProcessResult(metadata, measurements)
-    analysis_path = out_dir / "analysis.json"
-    analysis_path.write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
-    result.artifacts["analysis.json"] = analysis_path
-    return result
-
-
-def _metadata(info: MediaInfo, size: int, frames: int, rate: int, channels: int) -> dict:
-    return {
-        "container": info.container,
-        "codec": info.codec,
-        "sample_rate": rate,
-        "channels": channels,
-        "channel_layout": info.channel_layout,
-        "bit_depth": info.bit_depth,
-        "duration_s": round(frames / rate, 6),
-        "frames": frames,
+        rate, channels = stream.sample_rate, stream.channels
+        analysers = {
+            "loudness": LoudnessMeter(rate, channels, stream.channel_mask),
+            "levels": LevelMeter(rate, channels),
+            "silence": SilenceDetector(rate, options.silence_threshold_dbfs),
+            "waveform": WaveformPeaks(rate, options.waveform_samples_per_pixel, options.waveform_bits),
+            "spectrum": Spectrum(rate),
+        }
+        _feed_all(stream, list(analysers.values()))
+        frames = stream.frames
+    _check_complete(info, frames / rate)
+    analysers["levels"].finish()
+    metadata = {
+        "container": info.container, "codec": info.codec, "sample_rate": rate, "channels": channels,
+        "channel_layout": info.channel_layout, "bit_depth": info.bit_depth,
+        "bit_rate_kbps": info.bit_rate_kbps, "duration_s": round(frames / rate, 6), "frames": frames,
         "size_bytes": size,
     }
+    return metadata, analysers
 
 
-def _db(amplitude: float) -> float | None:
-    """Amplitude (1.0 = full scale) in dBFS; None for digital silence."""
-    return round(float(20 * np.log10(amplitude)), 3) if amplitude > 0 else None
+def _feed_all(stream: PcmStream, analysers: list) -> None:
+    """Feed every block to every analyser, in order; analysers run in parallel threads
+    (numpy/scipy release the GIL) while the next block is being read from the decoder."""
+    with ThreadPoolExecutor(max_workers=len(analysers), thread_name_prefix="analyse") as pool:
+        pending: list = []
+        for block in stream.blocks():
+            for future in pending:
+                future.result()
+            pending = [pool.submit(analyser.feed, block) for analyser in analysers]
+        for future in pending:
+            future.result()
+
+
+def _result(analyser) -> dict:
+    """Scalar measurements only: the waveform and spectrogram become their own artifacts."""
+    return {} if isinstance(analyser, (WaveformPeaks, Spectrum)) else analyser.result()
+
+
+def house_gain_db(measurements: dict, options: Options) -> float:
+    """Gain that brings the file to the target loudness without passing the peak ceiling."""
+    loudness, true_peak = measurements["integrated_lufs"], measurements["true_peak_dbtp"]
+    if loudness is None or true_peak is None:
+        return 0.0  # silence (or too short to gate): nothing to normalise
+    ceiling = options.true_peak_ceiling_dbtp - _RESAMPLING_HEADROOM_DB - true_peak
+    return round(min(options.target_lufs - loudness, ceiling), 4)
+
+
+def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers: dict,
+                     limits: Limits, options: Options) -> None:
+    m = result.measurements
+    gain = house_gain_db(m, options)
+    trim_start = trim_end = None
+    if options.trim_silence and m["leading_silence_s"] < result.metadata["duration_s"]:
+        trim_start = m["leading_silence_s"] or None
+        trim_end = (result.metadata["duration_s"] - m["trailing_silence_s"]) if m["trailing_silence_s"] else None
+    house = HouseFormat(options.house_sample_rate, gain, trim_start, trim_end)
+    Encoder(house_wav_command(path, out_dir / "house.wav", house), "house-format WAV").wait(limits.decode_timeout_s)
+    result.artifacts["house.wav"] = out_dir / "house.wav"
+    result.measurements["house_format"] = {**asdict(house), "target_lufs": options.target_lufs,
+                                           "true_peak_ceiling_dbtp": options.true_peak_ceiling_dbtp}
+    waveform = out_dir / "waveform.json"
+    waveform.write_text(json.dumps(analysers["waveform"].result(), separators=(",", ":")) + "\n")
+    result.artifacts["waveform.json"] = waveform
+    spectrogram = out_dir / "spectrogram.png"
+    analysers["spectrum"].write_png(spectrogram)
+    result.artifacts["spectrogram.png"] = spectrogram
+    analysis = out_dir / "analysis.json"
+    analysis.write_text(json.dumps(result.summary(), indent=2, sort_keys=True) + "\n")
+    result.artifacts["analysis.json"] = analysis

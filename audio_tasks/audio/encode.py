@@ -1,0 +1,72 @@
+"""Writing the house-format WAV and the MP3 preview with ffmpeg, byte-for-byte repeatably.
+
+``-fflags +bitexact`` / ``-flags:a +bitexact`` and ``-map_metadata -1`` keep encoder
+version strings and source tags out of the files, so the same input and settings always
+produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio_tasks.audio.ffmpeg import ffmpeg_exe, input_args
+from audio_tasks.errors import InvalidAudio
+
+_BITEXACT = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+
+
+@dataclass(frozen=True)
+class HouseFormat:
+    """16-bit PCM WAV at ``sample_rate``, with ``gain_db`` applied and an optional trim."""
+
+    sample_rate: int
+    gain_db: float
+    trim_start_s: float | None = None
+    trim_end_s: float | None = None
+
+
+def _command(source: Path, filters: list[str], output: list[str]) -> list[str]:
+    chain = ",".join(filters) if filters else "anull"
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source),
+            "-map", "0:a:0", "-af", chain, *_BITEXACT, *output]
+
+
+def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]:
+    filters = []
+    if house.trim_start_s is not None or house.trim_end_s is not None:
+        bounds = [f"start={house.trim_start_s:.6f}" if house.trim_start_s else "",
+                  f"end={house.trim_end_s:.6f}" if house.trim_end_s else ""]
+        filters += ["atrim=" + ":".join(b for b in bounds if b), "asetpts=PTS-STARTPTS"]
+    filters += [f"volume={house.gain_db:.4f}dB:precision=double",
+                f"aresample={house.sample_rate}:resampler=soxr"]
+    return _command(source, filters, ["-c:a", "pcm_s16le", "-f", "wav", str(dest)])
+
+
+def preview_command(source: Path, dest: Path, bitrate_kbps: int) -> list[str]:
+    return _command(source, [], ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-f", "mp3", str(dest)])
+
+
+class Encoder:
+    """One ffmpeg encode running in the background; ``wait`` raises InvalidAudio on failure."""
+
+    def __init__(self, command: list[str], what: str):
+        self._what = what
+        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+
+    def wait(self, timeout_s: float) -> None:
+        try:
+            _, stderr = self._proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise InvalidAudio(f"writing the {self._what} took longer than {timeout_s:.0f} s") from None
+        if self._proc.returncode != 0:
+            lines = stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"]
+            raise InvalidAudio(f"could not write the {self._what}: {lines[-1]}")
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()

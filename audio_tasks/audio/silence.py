@@ -1,0 +1,64 @@
+"""Silence: leading and trailing silence, and the share of the file that is silent.
+
+A frame is silent when every channel is below ``threshold_dbfs`` (default −60 dBFS).
+Leading/trailing silence are measured to the first/last non-silent frame; the silence
+ratio is the share of 100 ms segments whose loudest sample is below the threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_THRESHOLD_DBFS = -60.0
+
+
+class SilenceDetector:
+    def __init__(self, sample_rate: int, threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS):
+        self._rate = sample_rate
+        self._threshold = 10 ** (threshold_dbfs / 20)
+        self._segment = max(1, round(sample_rate / 10))
+        self._frames = 0
+        self._first_sound: int | None = None
+        self._last_sound: int | None = None
+        self._segments = 0
+        self._silent_segments = 0
+        self._pending_peak = 0.0
+        self._pending_frames = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        magnitude = np.abs(block)
+        head = min(self._segment - self._pending_frames, len(block))
+        self._pending_peak = max(self._pending_peak, float(magnitude[:head].max()) if head else 0.0)
+        self._pending_frames += head
+        if self._pending_frames == self._segment:
+            self._close_segments(np.array([self._pending_peak]))
+            rest = magnitude[head:]
+            whole = len(rest) // self._segment * self._segment
+            self._close_segments(rest[:whole].reshape(-1, self._segment * rest.shape[1]).max(axis=1))
+            self._pending_peak = float(rest[whole:].max()) if len(rest) > whole else 0.0
+            self._pending_frames = len(rest) - whole
+        audible = (magnitude >= self._threshold).ravel()  # frame-major: index // channels = frame
+        if audible.any():
+            channels = block.shape[1]
+            if self._first_sound is None:
+                self._first_sound = self._frames + int(audible.argmax()) // channels
+            self._last_sound = self._frames + (len(audible) - 1 - int(audible[::-1].argmax())) // channels
+        self._frames += len(block)
+
+    def _close_segments(self, peaks: np.ndarray) -> None:
+        self._segments += len(peaks)
+        self._silent_segments += int(np.count_nonzero(peaks < self._threshold))
+
+    def result(self) -> dict:
+        if self._pending_frames:
+            self._close_segments(np.array([self._pending_peak]))
+            self._pending_frames = 0
+        if self._first_sound is None:
+            leading = trailing = self._frames
+        else:
+            leading, trailing = self._first_sound, self._frames - 1 - self._last_sound
+        return {
+            "leading_silence_s": round(leading / self._rate, 4),
+            "trailing_silence_s": round(trailing / self._rate, 4),
+            "silence_ratio": round(self._silent_segments / self._segments, 4) if self._segments else 1.0,
+        }
