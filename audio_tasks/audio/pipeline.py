@@ -183,7 +183,7 @@ def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers
     result.measurements["house_format"] = {**asdict(house), "target_lufs": options.target_lufs,
                                            "true_peak_ceiling_dbtp": options.true_peak_ceiling_dbtp}
     waveform = out_dir / "waveform.json"
-    waveform.write_text(json.dumps(analysers["waveform"].result(), separators=(",", ":")) + "\n")
+    analysers["waveform"].write_json(waveform)
     result.artifacts["waveform.json"] = waveform
     spectrogram = out_dir / "spectrogram.png"
     analysers["spectrum"].write_png(spectrogram)

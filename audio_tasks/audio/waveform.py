@@ -9,6 +9,9 @@ Format: https://github.com/bbc/audiowaveform/blob/master/doc/DataFormat.md
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from audio_tasks.audio.mixdown import mixdown
@@ -34,15 +37,22 @@ class WaveformPeaks:
             self._maxs.append(pixels.max(axis=1))
         self._pending = mono[whole:]
 
-    def result(self) -> dict:
+    def write_json(self, path: Path) -> None:
+        """Write the audiowaveform JSON, streaming the data so no huge list is built."""
         mins, maxs = list(self._mins), list(self._maxs)
         if len(self._pending):
             mins.append(self._pending.min(keepdims=True))
             maxs.append(self._pending.max(keepdims=True))
-        pairs = np.stack([_to_int(np.concatenate(mins or [np.zeros(0)]), self._bits),
-                          _to_int(np.concatenate(maxs or [np.zeros(0)]), self._bits)], axis=1)
-        return {"version": 2, "channels": 1, "sample_rate": self._rate, "samples_per_pixel": self._spp,
-                "bits": self._bits, "length": len(pairs), "data": pairs.ravel().tolist()}
+        empty = [np.zeros(0, dtype=np.float32)]
+        pairs = np.stack([_to_int(np.concatenate(mins or empty), self._bits),
+                          _to_int(np.concatenate(maxs or empty), self._bits)], axis=1).ravel()
+        header = {"version": 2, "channels": 1, "sample_rate": self._rate, "samples_per_pixel": self._spp,
+                  "bits": self._bits, "length": len(pairs) // 2}
+        with path.open("w") as out:
+            out.write(json.dumps(header, separators=(",", ":"))[:-1] + ',"data":[')
+            for start in range(0, len(pairs), 65536):
+                out.write(("," if start else "") + ",".join(map(str, pairs[start:start + 65536].tolist())))
+            out.write("]}\n")
 
 
 def _to_int(values: np.ndarray, bits: int) -> np.ndarray:
