@@ -70,7 +70,7 @@ event_serializer = "json"
 # maxReceiveCount); neither is one that fails unexpectedly (an unclassified exception
 # escaping the task shell), for the same reason. Retry policy: audio_tasks.retry_policy.
 task_acks_late = True
-worker_prefetch_multiplier = 1
+worker_prefetch_multiplier = _settings.prefetch_multiplier
 task_reject_on_worker_lost = True
 task_acks_on_failure_or_timeout = False
 # The maximum job duration; the visibility heartbeat (audio_tasks.heartbeat) keeps the

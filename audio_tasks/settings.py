@@ -43,6 +43,7 @@ class Settings:
     retry_base_delay_s: int
     retry_max_delay_s: int
     shutdown_budget_s: int
+    prefetch_multiplier: int
     wait_time_seconds: int
     polling_interval: float
     max_input_bytes: int
@@ -99,6 +100,7 @@ class Settings:
             retry_base_delay_s=env.int("RETRY_BASE_DELAY_SECONDS", 10, low=0, high=retry_max_delay),
             retry_max_delay_s=retry_max_delay,
             shutdown_budget_s=env.int("SHUTDOWN_BUDGET_SECONDS", 90, low=0, high=3600),
+            prefetch_multiplier=env.int("WORKER_PREFETCH_MULTIPLIER", 1, low=1, high=100),
             wait_time_seconds=env.int("SQS_WAIT_TIME_SECONDS", 20, low=0, high=20),
             polling_interval=env.float("SQS_POLLING_INTERVAL", 0.0, low=0.0, high=60.0),
             max_input_bytes=env.int("MAX_INPUT_BYTES", 2 * 1024**3, low=1, high=50 * 1024**3),

@@ -20,6 +20,7 @@ from functools import lru_cache
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
+from celery.worker.state import task_ready
 
 from audio_tasks import queues
 from audio_tasks.celery import app
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def _job() -> SampleJob:
+def sample_job() -> SampleJob:
     """One set of adapters per worker process (boto3 clients are reused across jobs)."""
     return SampleJob(Settings.from_env())
 
@@ -45,6 +46,7 @@ class JobRequest(Request):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sample_id = _sample_id(self.args, self.kwargs)
+        self.released = False  # set by audio_tasks.shutdown once it has released the message
         remember_job(self.id, self.sample_id)
 
     @property
@@ -53,6 +55,9 @@ class JobRequest(Request):
         return self._message
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        if self.released:  # killed by the shutdown, which made the message visible itself
+            task_ready(self)
+            return None
         exc = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrap ExceptionWithTraceback
         stopped_by_us = self._already_cancelled or self._already_revoked
         if isinstance(exc, WorkerLostError) or (isinstance(exc, SystemExit) and not stopped_by_us):
@@ -60,7 +65,7 @@ class JobRequest(Request):
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
     def _on_worker_lost(self, exc: BaseException) -> None:
-        count, limit = queues.receive_count(self._message), queues.max_receive_count(_job().settings)
+        count, limit = queues.receive_count(self._message), queues.max_receive_count(sample_job().settings)
         with job_context(self.sample_id, self.id):
             if limit is None or count < limit:
                 log.error("the pool process died running this job (delivery %d of %s): %s; SQS will "
@@ -70,7 +75,7 @@ class JobRequest(Request):
                      "message": f"the worker process died running this job on delivery {count} of "
                                 f"{limit} ({exc}); the message goes to the dead-letter queue"}
             log.error("%s", error["message"], extra={"event": "worker_lost", "error": error})
-            _job().records.fail(self.sample_id, error)
+            sample_job().records.fail(self.sample_id, error)
 
 
 def _sample_id(args, kwargs) -> str:
@@ -90,7 +95,7 @@ def process_sample(self, sample_id: str, bucket: str, key: str) -> str:
     """Process the sample whose input is s3://bucket/key; returns its final status."""
     with job_context(str(sample_id), self.request.id):
         try:
-            return _job().run(sample_id, bucket, key)
+            return sample_job().run(sample_id, bucket, key)
         except TransientError as error:
             return _retry_or_dead_letter(self, sample_id, error)
         except PermanentError as error:
@@ -100,7 +105,7 @@ def process_sample(self, sample_id: str, bucket: str, key: str) -> str:
 
 
 def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> str:
-    job, attempt = _job(), task.request.retries + 1
+    job, attempt = sample_job(), task.request.retries + 1
     delay = RetryPolicy.from_settings(job.settings).next_delay(attempt)
     if delay is not None:
         log.warning("attempt %d of %d failed: %s; retrying in %d s", attempt, job.settings.max_attempts,

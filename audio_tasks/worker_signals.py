@@ -10,8 +10,9 @@ from audio_tasks import logs
 from audio_tasks.celery import app
 from audio_tasks.heartbeat import Heartbeat
 from audio_tasks.settings import Settings
+from audio_tasks.shutdown import GracefulShutdown
 
-app.steps["worker"].add(Heartbeat)
+app.steps["worker"].update({Heartbeat, GracefulShutdown})
 
 
 @signals.setup_logging.connect
