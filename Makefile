@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test bench bench-quick clean
+.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audio_tasks needs Python >= 3.11"'
@@ -21,5 +21,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## make lambda-zip: the CreateSampleRecord deployment package (needs PyPI)
+lambda-zip: $(STAMP)
+	$(BIN)/python -m deploy.lambda_package build/audio-tasks-lambda.zip
+
+## make lint-deploy: cfn-lint the CloudFormation template, hadolint the Dockerfile
+lint-deploy: $(STAMP)
+	$(BIN)/cfn-lint deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json
+	$(BIN)/hadolint --failure-threshold style docker/Dockerfile
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache test-artifacts
+	rm -rf $(VENV) demo-output .pytest_cache test-artifacts build
