@@ -21,6 +21,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## make bench: every benchmark against the local stack (~10 min); prints the table,
+## writes benchmarks/results.json. make bench-quick: a smaller run (~2 min).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
 ## make lambda-zip: the CreateSampleRecord deployment package (needs PyPI)
 lambda-zip: $(STAMP)
 	$(BIN)/python -m deploy.lambda_package build/audio-tasks-lambda.zip

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`, `make bench-quick`): ratios and percentiles measured in one run."""

@@ -1,0 +1,96 @@
+"""``python -m benchmarks [--quick | --smoke]``: run every benchmark, print one table,
+write ``benchmarks/results.json`` (``results-quick.json`` / ``results-smoke.json``).
+
+Every figure is a ratio against a baseline measured in the same run, or a percentile:
+these machines are shared and noisy, so no absolute time is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Scale:
+    latency_jobs: int
+    load_jobs: int
+    idle_s: float
+    drain_jobs: int
+    cpu_jobs: int
+    cpu_iterations: int
+    speed_minutes: float
+    memory_minutes: tuple[float, ...]
+    producer_jobs: int
+    import_runs: int
+
+
+SCALES = {
+    "full": Scale(200, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7),
+    "quick": Scale(50, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5),
+    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1),
+}
+
+
+def run(mode: str, work_dir: Path) -> list:
+    from audio_tasks.local_stack import LocalStack
+    from benchmarks.audio_bench import memory_vs_duration, pipeline_speed
+    from benchmarks.lambda_import import cold_import
+    from benchmarks.queue_bench import QueueBench
+
+    scale = SCALES[mode]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    # The emulator records every request here once told to: our SQS request counter.
+    os.environ["MOTO_RECORDER_FILEPATH"] = str(work_dir / "recording.jsonl")
+    rows = []
+    with LocalStack(work_dir / "logs") as stack:
+        bench = QueueBench(stack, work_dir / "state")
+        _step("start latency, requests per job, idle polling")
+        rows += bench.latency_and_requests(scale.latency_jobs, scale.load_jobs, scale.idle_s)
+        _step("Celery vs a boto3 loop")
+        rows += bench.overhead_vs_baseline(scale.drain_jobs)
+        _step("scaling with worker processes")
+        rows += bench.scaling(scale.cpu_jobs, scale.cpu_iterations)
+        _step("producer")
+        rows += bench.producer(scale.producer_jobs)
+    _step("pipeline speed")
+    rows += pipeline_speed(work_dir, scale.speed_minutes)
+    _step("memory vs duration")
+    rows += memory_vs_duration(work_dir, scale.memory_minutes)
+    _step("Lambda cold import")
+    rows += cold_import(scale.import_runs)
+    return rows
+
+
+def _step(what: str) -> None:
+    print(f"… {what}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    from benchmarks.report import save, table
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_const", const="quick", dest="mode")
+    group.add_argument("--smoke", action="store_const", const="smoke", dest="mode")
+    parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
+    parser.add_argument("--results", type=Path)
+    args = parser.parse_args()
+    mode = args.mode or "full"
+    import shutil
+    shutil.rmtree(args.work_dir / "state", ignore_errors=True)
+    rows = run(mode, args.work_dir)
+    print(table(rows, mode))
+    results = args.results or HERE / ("results.json" if mode == "full" else f"results-{mode}.json")
+    save(rows, mode, results)
+    print(f"\nwritten to {results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
