@@ -11,6 +11,9 @@ Container Insights) are checked from the template in test_deploy_template.py.
 
 Then a worker started through ``docker/entrypoint.sh`` with the task definition's own
 environment, and the Lambda handler with the function's own environment, run one job.
+This module has an emulator of its own with moto's request recorder on; each process
+signs with its own access key id, so every request is attributed to the worker or the
+Lambda, and each role is checked to allow every call its process really made.
 """
 
 import ast
@@ -21,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -33,6 +37,7 @@ from deploy import lambda_package
 from deploy import template as cfn
 from producer.demo import write_wav
 from producer.submission import wait_for_final
+from audio_tasks.local_stack import LocalStack
 from tests.conftest import ARTIFACTS
 from tests.test_lambda_handler import invoke
 
@@ -44,10 +49,27 @@ ENTRYPOINT = Path(__file__).resolve().parent.parent / "docker" / "entrypoint.sh"
 T = cfn.load()
 
 
+WORKER_KEY, LAMBDA_KEY = "stack-worker", "stack-lambda"
+
+
 @pytest.fixture(scope="module")
-def deployed(stack, tmp_path_factory):
+def emulator(tmp_path_factory):
+    """A LocalStack of this module's own, whose emulator can record every request."""
+    recording = tmp_path_factory.mktemp("recording") / "requests.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_RECORDER_FILEPATH", str(recording))  # read once, when the emulator starts
+        local = LocalStack(ARTIFACTS / "logs" / "deploy").__enter__()
+    local.recording = recording
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(emulator, tmp_path_factory):
     """The stack created from the template; returns (name, parameters, outputs, resources)."""
-    settings = stack.settings
+    settings = emulator.settings
     package = lambda_package.build(tmp_path_factory.mktemp("lambda") / "lambda.zip", code_only=True)
     s3 = aws.client("s3", settings)
     s3.create_bucket(Bucket="audio-tasks-deploy")
@@ -80,9 +102,9 @@ def test_the_emulator_creates_everything_but_the_listed_types(deployed):
     assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in resources.values())
 
 
-def test_the_queues_have_the_seed_attributes(stack, deployed):
+def test_the_queues_have_the_seed_attributes(emulator, deployed):
     _, _, outputs, _ = deployed
-    sqs = aws.client("sqs", stack.settings)
+    sqs = aws.client("sqs", emulator.settings)
     queue = sqs.get_queue_attributes(QueueUrl=outputs["AudioProcessingQueueUrl"], AttributeNames=["All"])["Attributes"]
     dlq = sqs.get_queue_attributes(QueueUrl=outputs["AudioProcessingDLQUrl"], AttributeNames=["All"])["Attributes"]
     assert queue["QueueArn"] == outputs["AudioProcessingQueueArn"]
@@ -92,9 +114,9 @@ def test_the_queues_have_the_seed_attributes(stack, deployed):
     assert (dlq["MessageRetentionPeriod"], dlq["SqsManagedSseEnabled"]) == (str(14 * 86400), "true")
 
 
-def test_the_roles_are_scoped_to_the_stacks_own_resources(stack, deployed):
+def test_the_roles_are_scoped_to_the_stacks_own_resources(emulator, deployed):
     _, _, outputs, resources = deployed
-    iam = aws.client("iam", stack.settings)
+    iam = aws.client("iam", emulator.settings)
     role_name = resources["CreateSampleRecordRole"]["PhysicalResourceId"].rsplit("/", 1)[-1]
     [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
@@ -103,7 +125,7 @@ def test_the_roles_are_scoped_to_the_stacks_own_resources(stack, deployed):
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert by_sid["Enqueue"]["Resource"] == outputs["AudioProcessingQueueArn"]
     assert by_sid["SampleRecords"]["Resource"] == \
-        f"arn:aws:dynamodb:us-east-1:123456789012:table/{stack.env['SAMPLES_TABLE']}"
+        f"arn:aws:dynamodb:us-east-1:123456789012:table/{emulator.env['SAMPLES_TABLE']}"
 
 
 # -- the types moto's CloudFormation skips, applied through their own APIs ---------------
@@ -113,7 +135,7 @@ NO_VALUE = object()
 class Resolver:
     """Resolves the template's intrinsic functions against the deployed stack."""
 
-    def __init__(self, stack, deployed):
+    def __init__(self, emulator, deployed):
         self.env_name, parameters, self.outputs, resources = deployed
         self.values = {name: p.get("Default") for name, p in T.body["Parameters"].items()}
         self.values.update(parameters)
@@ -121,7 +143,7 @@ class Resolver:
         self.values.update({"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
                             "AWS::URLSuffix": "amazonaws.com"})
         self.numbers = {name for name, p in T.body["Parameters"].items() if p["Type"] == "Number"}
-        self.sqs = aws.client("sqs", stack.settings)
+        self.sqs = aws.client("sqs", emulator.settings)
 
     def attribute(self, logical_id: str, name: str):
         url = self.values[logical_id]
@@ -154,9 +176,9 @@ class Resolver:
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
-def test_the_skipped_resources_are_accepted_by_their_apis(stack, deployed):
-    resolve = Resolver(stack, deployed)
-    settings = stack.settings
+def test_the_skipped_resources_are_accepted_by_their_apis(emulator, deployed):
+    resolve = Resolver(emulator, deployed)
+    settings = emulator.settings
     # Queue policy: set on both queues.
     policy = resolve(T.properties("AudioProcessingQueuePolicy"))
     for url in policy["Queues"]:
@@ -193,18 +215,19 @@ def test_the_skipped_resources_are_accepted_by_their_apis(stack, deployed):
 
 # -- one job on the stack's own outputs ----------------------------------------------------
 @pytest.fixture(scope="module")
-def stack_worker(stack, deployed, tmp_path_factory):
+def stack_worker(emulator, deployed, tmp_path_factory):
     """``docker/entrypoint.sh`` in service mode with the task definition's environment."""
     env_name, _, _, _ = deployed
-    ecs = aws.client("ecs", stack.settings)
+    ecs = aws.client("ecs", emulator.settings)
     [container] = ecs.describe_task_definition(taskDefinition=f"{env_name}-audio-processing")[
         "taskDefinition"]["containerDefinitions"]
     task_env = {e["name"]: e["value"] for e in container["environment"]}
     liveness = tmp_path_factory.mktemp("liveness") / "alive"
-    env = {**stack.env, **task_env, "LIVENESS_FILE": str(liveness),
+    _recorder(emulator, "start-recording")
+    env = {**emulator.env, **task_env, "LIVENESS_FILE": str(liveness), "AWS_ACCESS_KEY_ID": WORKER_KEY,
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-    log_path = ARTIFACTS / "logs" / "deploy-worker.log"
-    with open(log_path, "ab") as log:
+    log_path = emulator.log_path("stack-worker")
+    with open(log_path, "wb") as log:  # a fresh log: " ready." must be this worker's
         proc = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -228,30 +251,89 @@ def test_the_container_health_check_passes_on_a_running_worker(stack_worker):
     assert run.returncode == 0, run.stderr
 
 
-def test_one_job_runs_end_to_end_on_the_stacks_outputs(stack, deployed, stack_worker, tmp_path):
+@pytest.fixture(scope="module")
+def job_done(emulator, deployed, stack_worker, tmp_path_factory):
+    """One job from the Lambda handler to a COMPLETED record; returns (response, record)."""
+    tmp_path = tmp_path_factory.mktemp("job")
     env_name, _, outputs, _ = deployed
-    lambda_env = aws.client("lambda", stack.settings).get_function_configuration(
+    lambda_env = aws.client("lambda", emulator.settings).get_function_configuration(
         FunctionName=f"{env_name}-CreateSampleRecord")["Environment"]["Variables"]
     assert lambda_env["SQS_QUEUE_URL"] == outputs["AudioProcessingQueueUrl"]
     t = np.arange(22050) / 22050
     write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t)[:, None], 22050)
     key = f"{lambda_env['INPUT_PREFIX']}{uuid.uuid4()}/tone.wav"
-    aws.client("s3", stack.settings).upload_file(str(tmp_path / "tone.wav"), lambda_env["INPUT_BUCKET"], key)
+    aws.client("s3", emulator.settings).upload_file(str(tmp_path / "tone.wav"), lambda_env["INPUT_BUCKET"], key)
 
-    local = {k: stack.env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    local = {k: emulator.env[k] for k in ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
-    [result] = invoke({**base, **local, **lambda_env}, [{"bucket": lambda_env["INPUT_BUCKET"], "key": key}])
+    [result] = invoke({**base, **local, **lambda_env, "AWS_ACCESS_KEY_ID": LAMBDA_KEY},
+                      [{"bucket": lambda_env["INPUT_BUCKET"], "key": key}])
     response = result["response"]
     assert response["statusCode"] == 202, response
-    finals, timed_out = wait_for_final(SampleRecords(stack.settings), [response["sample_id"]], timeout_s=90)
+    finals, timed_out = wait_for_final(SampleRecords(emulator.settings), [response["sample_id"]], timeout_s=90)
     assert not timed_out
-    record = finals[response["sample_id"]]
+    return response, finals[response["sample_id"]]
+
+
+def test_one_job_runs_end_to_end_on_the_stacks_outputs(emulator, deployed, job_done):
+    _, _, outputs, _ = deployed
+    response, record = job_done
     assert record["status"] == "COMPLETED", record
     assert record["results"]["duration_s"] == 1.0
-    # Consumed from the stack's queue, by the stack's worker: nothing left anywhere.
-    sqs = aws.client("sqs", stack.settings)
+    # Consumed from the stack's queue by the stack's worker: nothing left on either queue.
+    sqs = aws.client("sqs", emulator.settings)
     for url in (outputs["AudioProcessingQueueUrl"], outputs["AudioProcessingDLQUrl"]):
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) \
             == ("0", "0")
-    assert response["sample_id"] in (ARTIFACTS / "logs" / "deploy-worker.log").read_text()
+    assert response["sample_id"] in emulator.log_path("stack-worker").read_text()
+
+
+# -- least privilege, by observation -----------------------------------------------------------
+def _recorder(emulator, action: str) -> bytes:
+    request = urllib.request.Request(f"{emulator.env['AWS_ENDPOINT_URL']}/moto-api/recorder/{action}", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d+/[^/]+/([^/]+)/")
+
+
+def _iam_action(entry: dict, service: str) -> str:
+    """The IAM action a recorded request needs (JSON APIs by X-Amz-Target, S3 by method/path)."""
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    if "x-amz-target" in headers:
+        return f"{service}:{headers['x-amz-target'].rsplit('.', 1)[-1]}"
+    assert service == "s3", entry["url"]
+    path = entry["url"].split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+    if "/" not in path.strip("/"):
+        return f"s3:{entry['method']} on a bucket"  # no bucket-level call is allowed to anyone
+    return "s3:GetObject" if entry["method"] in ("GET", "HEAD") else "s3:PutObject"
+
+
+def _calls_by_key(recording: Path) -> dict[str, set[str]]:
+    """IAM actions per access key id, for the worker's and the Lambda's keys."""
+    calls: dict[str, set[str]] = {WORKER_KEY: set(), LAMBDA_KEY: set()}
+    for line in recording.read_text().splitlines():
+        entry = json.loads(line)
+        authorization = {k.lower(): v for k, v in entry["headers"].items()}.get("authorization", "")
+        match = _CREDENTIAL.search(authorization)
+        if match and match.group(1) in calls:
+            calls[match.group(1)].add(_iam_action(entry, match.group(2)))
+    return calls
+
+
+def _role_actions(logical_id: str) -> set[str]:
+    return {action for policy in T.properties(logical_id)["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"] if "Fn::If" not in statement
+            for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
+
+
+def test_each_role_allows_every_call_its_process_made(emulator, stack_worker, job_done):
+    calls = _calls_by_key(emulator.recording)
+    worker, producer = calls[WORKER_KEY], calls[LAMBDA_KEY]
+    # What one job needs at least; the retry and dead-letter paths add sqs:SendMessage.
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem"} <= worker
+    assert worker <= _role_actions("TaskRole"), worker - _role_actions("TaskRole")
+    assert producer == _role_actions("CreateSampleRecordRole") - {"logs:CreateLogStream", "logs:PutLogEvents"} \
+        - {"dynamodb:UpdateItem"}  # UpdateItem: only when the send fails (test_lambda_handler.py)
