@@ -3,6 +3,7 @@
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,11 @@ def test_bad_arguments_are_refused(args):
     run = subprocess.run([sys.executable, "-m", "deploy.scaling_sim", *args], capture_output=True, text=True,
                          timeout=60)
     assert run.returncode == 2 and "error:" in run.stderr
+
+
+def test_the_readme_shows_the_default_table():
+    run = subprocess.run([sys.executable, "-m", "deploy.scaling_sim"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    table = [line for line in run.stdout.splitlines() if line.startswith("|")]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert len(table) == 2 + 8 and "\n".join(table) in readme
