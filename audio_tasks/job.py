@@ -12,7 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from audio_tasks.audio.pipeline import Limits, process_file
+from audio_tasks.audio.pipeline import Limits, Options, process_file
 from audio_tasks.errors import InvalidRequest, PermanentError, classify
 from audio_tasks.records import RecordNotFound, SampleRecords
 from audio_tasks.settings import Settings
@@ -34,6 +34,11 @@ class SampleJob:
         self.storage = storage or Storage(settings)
         self.limits = Limits(max_bytes=settings.max_input_bytes, max_duration_s=settings.max_duration_s,
                              decode_timeout_s=settings.decode_timeout_s)
+        self.options = Options(
+            house_sample_rate=settings.house_sample_rate, target_lufs=settings.target_lufs,
+            true_peak_ceiling_dbtp=settings.true_peak_ceiling_dbtp, trim_silence=settings.trim_silence,
+            preview_bitrate_kbps=settings.preview_bitrate_kbps,
+            waveform_samples_per_pixel=settings.waveform_samples_per_pixel, waveform_bits=settings.waveform_bits)
 
     def run(self, sample_id: str, bucket: str, key: str) -> str:
         """Process one sample; returns its final status, or raises a TransientError."""
@@ -69,7 +74,7 @@ class SampleJob:
         with tempfile.TemporaryDirectory(prefix="audio-tasks-") as tmp:
             source = Path(tmp) / "input"
             self.storage.download(bucket, key, source, max_bytes=self.limits.max_bytes)
-            result = process_file(source, Path(tmp) / "out", self.limits)
+            result = process_file(source, Path(tmp) / "out", self.limits, self.options)
             artifacts = {
                 name: self.storage.upload_file(path, self.settings.output_bucket,
                                                artifact_key(sample_id, name),

@@ -49,6 +49,13 @@ class Settings:
     max_input_bytes: int
     max_duration_s: float
     decode_timeout_s: float
+    house_sample_rate: int
+    target_lufs: float
+    true_peak_ceiling_dbtp: float
+    trim_silence: bool
+    preview_bitrate_kbps: int
+    waveform_samples_per_pixel: int
+    waveform_bits: int
     log_level: str
 
     @property
@@ -106,6 +113,13 @@ class Settings:
             max_input_bytes=env.int("MAX_INPUT_BYTES", 2 * 1024**3, low=1, high=50 * 1024**3),
             max_duration_s=env.float("MAX_DURATION_SECONDS", 4 * 3600.0, low=1.0, high=48 * 3600.0),
             decode_timeout_s=env.float("DECODE_TIMEOUT_SECONDS", 600.0, low=1.0, high=float(hard_limit)),
+            house_sample_rate=env.int("HOUSE_SAMPLE_RATE", 44100, low=8000, high=192000),
+            target_lufs=env.float("TARGET_LUFS", -23.0, low=-70.0, high=0.0),
+            true_peak_ceiling_dbtp=env.float("TRUE_PEAK_CEILING_DBTP", -1.0, low=-20.0, high=0.0),
+            trim_silence=env.choice("TRIM_SILENCE", "FALSE", ("TRUE", "FALSE")) == "TRUE",
+            preview_bitrate_kbps=env.int("PREVIEW_BITRATE_KBPS", 128, low=32, high=320),
+            waveform_samples_per_pixel=env.int("WAVEFORM_SAMPLES_PER_PIXEL", 256, low=1, high=1_000_000),
+            waveform_bits=int(env.choice("WAVEFORM_BITS", "8", ("8", "16"))),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
 

@@ -13,6 +13,7 @@ from audio_tasks import aws
 from audio_tasks.records import SampleRecords
 from audio_tasks.storage import parse_s3_uri
 from producer.demo import write_wav
+from tests.audio_oracles import ebur128
 from tests.conftest import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,11 @@ def test_submit_wait_completes_and_writes_the_artifact(stack, worker, tone):
     uri = results["artifacts"]["analysis.json"]
     assert uri == f"s3://{stack.env['OUTPUT_BUCKET']}/processed/{record['sample_id']}/analysis.json"
     assert _s3_json(stack, uri)["frames"] == 96000
+    assert sorted(results["artifacts"]) == ["analysis.json", "house.wav", "preview.mp3", "spectrogram.png",
+                                            "waveform.json"]
+    assert all(u.startswith(f"s3://{stack.env['OUTPUT_BUCKET']}/processed/{record['sample_id']}/")
+               for u in results["artifacts"].values())
+    assert results["integrated_lufs"] == pytest.approx(ebur128(tone)["integrated_lufs"], abs=0.1)
     assert "[1/1]" in run.stderr  # progress on stderr, data on stdout
 
     status = run_cli(stack.env, "status", record["sample_id"], "--json")

@@ -58,3 +58,12 @@ def test_retry_settings_are_bounded_by_what_sqs_can_delay():
         Settings.from_env({**LOCAL, "RETRY_MAX_DELAY_SECONDS": "901"})
     settings = Settings.from_env({**PROD, "SQS_DLQ_URL": PROD["SQS_QUEUE_URL"] + "-dlq"})
     assert (settings.max_attempts, settings.dlq_name) == (5, "audio-processing-dlq")
+
+
+def test_audio_options_come_from_the_environment():
+    settings = Settings.from_env({**LOCAL, "TARGET_LUFS": "-16", "TRIM_SILENCE": "true", "WAVEFORM_BITS": "16",
+                                  "HOUSE_SAMPLE_RATE": "48000", "PREVIEW_BITRATE_KBPS": "192"})
+    assert (settings.target_lufs, settings.trim_silence, settings.waveform_bits) == (-16.0, True, 16)
+    assert (settings.house_sample_rate, settings.preview_bitrate_kbps) == (48000, 192)
+    with pytest.raises(ConfigError, match="WAVEFORM_BITS='12' must be one of 8, 16"):
+        Settings.from_env({**LOCAL, "WAVEFORM_BITS": "12"})
