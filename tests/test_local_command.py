@@ -39,6 +39,9 @@ def test_local_serves_jobs_until_interrupted(tmp_path):
         run = run_cli(clean_env(**exports), "submit", str(tone), "--wait", "--json", "--timeout", "60")
         assert run.returncode == 0, run.stderr
         assert json_lines(run.stdout)[0]["status"] == "COMPLETED"
+        worker_env = f"AWS_ENDPOINT_URL={exports['AWS_ENDPOINT_URL']}"
+        emulator_port = f"-p\0{exports['AWS_ENDPOINT_URL'].rsplit(':', 1)[1]}"
+        assert _processes_with_env(worker_env) and _processes_with_cmdline(emulator_port)  # the check sees them
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         assert "stopped." in proc.stderr.read()
@@ -46,5 +49,24 @@ def test_local_serves_jobs_until_interrupted(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    # Nothing the command started (emulator, worker, pool processes) is left in its session.
-    assert subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.strip() == ""
+    # Nothing the command started (emulator, worker, pool processes) is left running.
+    assert _processes_with_env(worker_env) == [] and _processes_with_cmdline(emulator_port) == []
+
+
+def _processes_with_env(needle: str) -> list[str]:
+    return _scan("environ", needle)
+
+
+def _processes_with_cmdline(needle: str) -> list[str]:
+    return _scan("cmdline", needle)
+
+
+def _scan(what: str, needle: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if needle.encode() in open(f"/proc/{pid}/{what}", "rb").read():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
