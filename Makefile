@@ -33,10 +33,11 @@ bench-quick: $(STAMP)
 lambda-zip: $(STAMP)
 	$(BIN)/python -m deploy.lambda_package build/audio-tasks-lambda.zip
 
-## make lint-deploy: cfn-lint the CloudFormation template, hadolint the Dockerfile
+## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck the entrypoint
 lint-deploy: $(STAMP)
-	$(BIN)/cfn-lint deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json
+	$(BIN)/cfn-lint --include-checks I -- deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json
 	$(BIN)/hadolint --failure-threshold style docker/Dockerfile
+	$(BIN)/shellcheck --severity=style docker/entrypoint.sh
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache test-artifacts build

@@ -57,6 +57,13 @@ def _error(run) -> str:
     return record["message"]
 
 
+def test_shellcheck_is_clean():
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    run = subprocess.run([shellcheck, "--severity=style", str(ENTRYPOINT)], capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode, run.stdout + run.stderr) == (0, "")
+
+
 @pytest.mark.parametrize("mode", [None, "", "worker", "SERVICE"])
 def test_a_missing_or_unknown_mode_is_a_usage_error(mode, fake_bin):
     run = _run(_env(fake_bin) if mode is None else _env(fake_bin, PROCESSING_MODE=mode))
