@@ -69,9 +69,10 @@ def handler(event: dict, context=None) -> dict:
     """The Lambda entry point (``producer.lambda_handler.handler``)."""
     settings, records = _context()
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
+        if not event["Records"]:
+            return Rejected(400, "invalid_request", "the S3 notification has no records").response()
         results = [_create(_from_s3_record(r), settings, records) for r in event["Records"]]
-        return {"statusCode": max(r["statusCode"] for r in results) if results else 400,
-                "results": results}
+        return {"statusCode": max(r["statusCode"] for r in results), "results": results}
     if isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event):
         result = _create(_from_api_gateway(event), settings, records)
         return {"statusCode": result.pop("statusCode"), "headers": {"Content-Type": "application/json"},

@@ -139,6 +139,7 @@ def _bad_events(bucket: str) -> list[tuple[object, int, str]]:
         ({"httpMethod": "POST", "body": "!!", "isBase64Encoded": True}, 400, "invalid_request"),
         (_s3_event(bucket, "incoming/x/a.txt", 10), 415, "unsupported_extension"),
         ({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete"}]}, 400, "invalid_request"),
+        ({"Records": []}, 400, "invalid_request"),
         ({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]}, 400,
          "invalid_request"),
     ]
