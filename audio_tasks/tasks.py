@@ -21,6 +21,7 @@ from billiard.exceptions import WorkerLostError
 from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 from celery.worker.state import task_ready
+from kombu import Queue
 
 from audio_tasks import queues
 from audio_tasks.celery import app
@@ -116,7 +117,8 @@ def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> str:
     final = {"code": error.code, "message": f"{error.message} (gave up after {attempt} attempts)"}
     log.error("gave up: %s; the job goes to the dead-letter queue", final["message"],
               extra={"event": "dead_lettered", "error": final, "attempt": attempt})
+    dead_letter_queue = Queue(job.settings.dlq_name, routing_key=job.settings.dlq_name)  # never consumed here
     task.apply_async(args=task.request.args, kwargs=task.request.kwargs, task_id=task.request.id,
-                     queue=job.settings.dlq_name)
+                     queue=dead_letter_queue)
     job.records.fail(sample_id, final)
     return "FAILED"

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from audio_tasks.settings import ConfigError, Settings
-from producer import analyze
+from producer import analyze, dlq
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     local.set_defaults(command=_local)
 
     analyze.add_parser(commands)
+    dlq.add_parser(commands)
 
     demo = commands.add_parser("demo", help="run example samples (and FILES) through the local stack")
     demo.add_argument("files", nargs="*", type=Path)
