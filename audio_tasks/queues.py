@@ -1,4 +1,4 @@
-"""The work queue and its dead-letter queue: their URLs and the redrive policy between them."""
+"""The work queue and its dead-letter queue: URLs, the redrive policy, message visibility."""
 
 from __future__ import annotations
 

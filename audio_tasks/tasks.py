@@ -3,9 +3,10 @@
 Decisions come from ``audio_tasks.retry_policy``; this module only applies them:
 
 - ``JobRequest`` (the worker's main process) refuses a message whose arguments do not fit
-  the task before anything runs, and, when the pool process running a job dies on the
-  delivery that reaches ``maxReceiveCount``, records the sample FAILED (``worker_lost``)
-  before SQS moves the message to the dead-letter queue.
+  the task before anything runs, records FAILED (``time_limit``) a job killed by the hard
+  time limit, and, when the pool process running a job dies on the delivery that reaches
+  ``maxReceiveCount``, records the sample FAILED (``worker_lost``) before SQS moves the
+  message to the dead-letter queue.
 - ``process_sample`` (a pool process) runs the job, retries a transient failure through
   an SQS-delayed new message, and once attempts are exhausted publishes the job to the
   dead-letter queue and records the sample FAILED with the last error.
@@ -65,6 +66,11 @@ class JobRequest(Request):
             self._on_worker_lost(exc)
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
+    def on_timeout(self, soft, timeout):
+        if not soft:  # the pool process was killed mid-job: the soft limit did not stop it
+            self._fail({"code": "time_limit", "message": f"the job ran past TASK_TIME_LIMIT={timeout} s and was killed"})
+        return super().on_timeout(soft, timeout)
+
     def _on_worker_lost(self, exc: BaseException) -> None:
         count, limit = queues.receive_count(self._message), queues.max_receive_count(sample_job().settings)
         with job_context(self.sample_id, self.id):
@@ -72,11 +78,18 @@ class JobRequest(Request):
                 log.error("the pool process died running this job (delivery %d of %s): %s; SQS will "
                           "redeliver it", count, limit, exc, extra={"event": "worker_lost"})
                 return
-            error = {"code": "worker_lost", "receive_count": count,
-                     "message": f"the worker process died running this job on delivery {count} of "
-                                f"{limit} ({exc}); the message goes to the dead-letter queue"}
-            log.error("%s", error["message"], extra={"event": "worker_lost", "error": error})
-            sample_job().records.fail(self.sample_id, error)
+        self._fail({"code": "worker_lost", "receive_count": count,
+                    "message": f"the worker process died running this job on delivery {count} of {limit} "
+                               f"({exc}); the message goes to the dead-letter queue"})
+
+    def _fail(self, error: dict) -> None:
+        """Record the sample FAILED from the main process; a failure to do so is logged, not raised."""
+        with job_context(self.sample_id, self.id):
+            log.error("%s", error["message"], extra={"event": error["code"], "error": error})
+            try:
+                sample_job().records.fail(self.sample_id, error)
+            except Exception:
+                log.exception("could not record the sample FAILED")
 
 
 def _sample_id(args, kwargs) -> str:

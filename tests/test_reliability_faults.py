@@ -150,6 +150,27 @@ def test_a_job_three_times_longer_than_the_visibility_timeout_runs_exactly_once(
     assert faulty.artifacts(record) == reference
 
 
+def test_two_deliveries_running_at_once_end_in_one_final_status_and_identical_artifacts(faulty, worker, reference):
+    [sample_id] = faulty.submit("sleep3-twice.wav")
+    job = [sample_id, faulty.env["INPUT_BUCKET"], f"incoming/{sample_id}/sleep3-twice.wav"]
+    faulty.sqs.send_message(QueueUrl=faulty.env["SQS_QUEUE_URL"],  # a duplicate delivery, as SQS may make
+                            MessageBody=celery_message("audio_tasks.process_sample", job))
+    TALLY["faults injected"] += 1
+    record = faulty.wait_final([sample_id], 60)[sample_id]
+    deadline = time.monotonic() + 30
+    while faulty.runs(sample_id) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert faulty.runs(sample_id) == 2  # both ran (the worker has two pool processes)
+    time.sleep(4)  # let the slower one finish too
+    final = faulty.records.get(sample_id)
+    assert final["status"] == "COMPLETED" and final["attempts"] == 2
+    assert final["updated_at"] == record["updated_at"]  # the second finisher changed nothing
+    TALLY["completed"] += 1
+    assert faulty.artifacts(final) == reference
+    lines = [line["message"] for line in faulty.worker_log("faulty-worker") if line.get("sample_id") == sample_id]
+    assert "another delivery finished first; record stays COMPLETED" in lines
+
+
 def test_kill_9_mid_job_repeatedly_loses_nothing(faulty, worker, reference):
     worker.kill()  # the shared worker would compete with the ones this test kills
     worker.wait()

@@ -27,16 +27,28 @@ def faulty(tmp_path_factory, pytestconfig):
         yield stack
 
 
-def _start_stopping_worker(faulty, name, jobs, **env):
+@pytest.fixture
+def workers(faulty):
+    """The workers a test starts, stopped (SIGTERM) when it ends, so the next test's jobs go
+    to its own workers."""
+    started = []
+    yield started
+    for worker in started:
+        worker.send_signal(15)
+        worker.wait(timeout=60)
+
+
+def _start_stopping_worker(faulty, workers, name, jobs, **env):
     """A worker holding ``jobs`` (the first running, the rest prefetched), plus a standby worker."""
     worker = faulty.stack.start_worker(name=name, app="tests.fault_injection", concurrency=1,
                                        extra_env={**faulty.worker_env, **STOPPING, **env})
+    workers.append(worker)
     ids = faulty.submit(*jobs)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (faulty.runs(ids[0]) and _received(faulty, name) == len(ids)):
         time.sleep(0.1)
     assert faulty.runs(ids[0]) == 1 and _received(faulty, name) == len(ids)
-    faulty.start_worker(f"{name}-standby", **STANDBY)
+    workers.append(faulty.start_worker(f"{name}-standby", **STANDBY))
     return worker, ids
 
 
@@ -51,8 +63,8 @@ def _seconds_until_started(faulty, sample_ids, timeout_s=60) -> float:
     return time.monotonic() - start
 
 
-def test_sigterm_lets_the_running_job_finish_and_hands_prefetched_jobs_over_at_once(faulty):
-    worker, (running, *prefetched) = _start_stopping_worker(faulty, "stopping", ["sleep6-running.wav",
+def test_sigterm_lets_the_running_job_finish_and_hands_prefetched_jobs_over_at_once(faulty, workers):
+    worker, (running, *prefetched) = _start_stopping_worker(faulty, workers, "stopping", ["sleep6-running.wav",
                                                                                    "ok-1.wav", "ok-2.wav"])
     worker.send_signal(15)
     TALLY["faults injected"] += 1
@@ -68,8 +80,8 @@ def test_sigterm_lets_the_running_job_finish_and_hands_prefetched_jobs_over_at_o
     assert standby == set(prefetched)
 
 
-def test_a_job_that_outlasts_the_shutdown_budget_is_released_and_finished_elsewhere(faulty):
-    worker, [job] = _start_stopping_worker(faulty, "overdue", ["sleep16-overdue.wav"],
+def test_a_job_that_outlasts_the_shutdown_budget_is_released_and_finished_elsewhere(faulty, workers):
+    worker, [job] = _start_stopping_worker(faulty, workers, "overdue", ["sleep16-overdue.wav"],
                                            SHUTDOWN_BUDGET_SECONDS="2")
     worker.send_signal(15)
     TALLY["faults injected"] += 1
