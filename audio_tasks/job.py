@@ -12,7 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from audio_tasks.audio.pipeline import Limits, Options, process_file
+from audio_tasks.audio.options import Limits, Options
 from audio_tasks.errors import InvalidRequest, PermanentError, classify
 from audio_tasks.records import RecordNotFound, SampleRecords
 from audio_tasks.settings import Settings
@@ -71,6 +71,10 @@ class SampleJob:
         return "COMPLETED"
 
     def _process(self, sample_id: str, bucket: str, key: str) -> dict:
+        # The audio core (numpy, scipy, matplotlib) loads on the first job, not on import:
+        # producers such as the Lambda import the task module only to send messages.
+        from audio_tasks.audio.pipeline import process_file
+
         with tempfile.TemporaryDirectory(prefix="audio-tasks-") as tmp:
             source = Path(tmp) / "input"
             self.storage.download(bucket, key, source, max_bytes=self.limits.max_bytes)

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from audio_tasks.audio.pipeline import Limits, Options, process_file
+from audio_tasks.audio.options import Limits, Options
 from audio_tasks.errors import JobError
 
 REPORTED = ("file", "duration_s", "sample_rate", "channels", "codec", "integrated_lufs", "loudness_range_lu",
@@ -36,6 +36,8 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audio_tasks.audio.pipeline import process_file  # numpy/scipy: only for this command
+
     options = Options(house_sample_rate=args.house_rate, target_lufs=args.target_lufs,
                       true_peak_ceiling_dbtp=args.true_peak_ceiling, trim_silence=args.trim_silence,
                       preview_bitrate_kbps=args.preview_bitrate,

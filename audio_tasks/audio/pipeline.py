@@ -20,6 +20,7 @@ from pathlib import Path
 from audio_tasks.audio.encode import Encoder, HouseFormat, house_wav_command, preview_command
 from audio_tasks.audio.ffmpeg import MediaInfo, PcmStream, probe
 from audio_tasks.audio.levels import LevelMeter
+from audio_tasks.audio.options import Limits, Options
 from audio_tasks.audio.loudness import LoudnessMeter
 from audio_tasks.audio.silence import SilenceDetector
 from audio_tasks.audio.spectrum import Spectrum
@@ -29,29 +30,6 @@ from audio_tasks.errors import InputTooLarge, InvalidAudio
 
 # Headroom kept below the true-peak ceiling for what resampling to the house rate adds.
 _RESAMPLING_HEADROOM_DB = 0.2
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Inputs beyond these are refused as permanent errors."""
-
-    max_bytes: int = 2 * 1024**3
-    max_duration_s: float = 4 * 3600
-    decode_timeout_s: float = 600.0
-
-
-@dataclass(frozen=True)
-class Options:
-    """How the artifacts are made; the defaults are the house standard."""
-
-    house_sample_rate: int = 44100
-    target_lufs: float = -23.0
-    true_peak_ceiling_dbtp: float = -1.0
-    trim_silence: bool = False
-    silence_threshold_dbfs: float = -60.0
-    preview_bitrate_kbps: int = 128
-    waveform_samples_per_pixel: int = 256
-    waveform_bits: int = 8
 
 
 @dataclass
