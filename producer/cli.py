@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from audio_tasks.settings import ConfigError, Settings
 from producer import analyze, dlq
 
@@ -27,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"audio-tasks: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (BotoCoreError, ClientError) as exc:
+        print(f"audio-tasks: AWS request failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 
@@ -58,8 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run example samples (and FILES) through the local stack")
     demo.add_argument("files", nargs="*", type=Path)
     demo.add_argument("--out", type=Path, default=Path("demo-output"))
-    demo.set_defaults(command=lambda args: __import__("producer.demo", fromlist=["run"]).run(args.files, args.out))
+    demo.set_defaults(command=_demo)
     return parser
+
+
+def _demo(args) -> int:
+    from producer.demo import run
+
+    return run(args.files, args.out)
 
 
 # -- submit / status -----------------------------------------------------------------

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from audio_tasks.local_stack import free_port
-from tests.conftest import clean_env
+from tests.conftest import clean_env, run_cli
 
 
 def _start_worker(env) -> subprocess.CompletedProcess:
@@ -45,3 +45,11 @@ def test_a_queue_that_does_not_exist(stack):
     assert run.returncode != 0
     [line] = _error_lines(run)
     assert "the queue named by SQS_QUEUE_URL is not usable" in line
+
+
+def test_the_cli_reports_an_unreachable_endpoint_in_one_line():
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    run = run_cli(clean_env(AWS_ENDPOINT_URL=endpoint), "status", "some-sample")
+    assert run.returncode == 1
+    assert run.stderr.startswith("audio-tasks: AWS request failed: Could not connect to the endpoint URL")
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
