@@ -85,10 +85,16 @@ worker_consumer = "audio_tasks.hygiene:Consumer"
 task_ignore_result = True
 result_backend = None
 
-# SQS supports neither events nor remote control out of the box.
-worker_send_task_events = False
+# Live monitoring (Flower). SQS supports neither events nor remote control out of the box;
+# with MONITORING_ENABLED the transport extension in audio_tasks.monitoring.transport
+# carries both over SNS fanout. The work queue stays predefined either way. Producers send
+# no "task-sent" events (they would need SNS permissions for a field Flower can live without).
 task_send_sent_event = False
-worker_enable_remote_control = False
+worker_send_task_events = _settings.monitoring
+worker_enable_remote_control = _settings.monitoring
+if _settings.monitoring:
+    broker_transport = "audio_tasks.monitoring.transport:Transport"
+    broker_transport_options["monitoring_prefix"] = _settings.monitoring_prefix
 
 worker_hijack_root_logger = False
 worker_log_color = False

@@ -12,13 +12,15 @@ given by ``SQS_QUEUE_URL`` and the region must be set; the worker never creates 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlparse
 
 DEFAULT_QUEUE_NAME = "audio-processing"
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = ("testing", "testing")
+DEFAULT_MONITORING_PREFIX = "audio-tasks-mon-"
 
 
 class ConfigError(Exception):
@@ -57,6 +59,10 @@ class Settings:
     waveform_samples_per_pixel: int
     waveform_bits: int
     log_level: str
+    monitoring: bool = False
+    monitoring_prefix: str = DEFAULT_MONITORING_PREFIX
+    event_heartbeat_s: float = 10.0
+    flower_basic_auth: str | None = field(default=None, repr=False)
 
     @property
     def local(self) -> bool:
@@ -90,11 +96,17 @@ class Settings:
         hard_limit = env.int("TASK_TIME_LIMIT", 3600, low=2, high=43200)
         soft_limit = env.int("TASK_SOFT_TIME_LIMIT", max(1, int(hard_limit * 0.95)), low=1, high=hard_limit)
         retry_max_delay = env.int("RETRY_MAX_DELAY_SECONDS", 900, low=0, high=900)
+        queue_name = _queue_name(queue_url) if queue_url else env.str("SQS_QUEUE_NAME", DEFAULT_QUEUE_NAME)
+        monitoring_prefix = env.match("MONITORING_PREFIX", DEFAULT_MONITORING_PREFIX, r"[A-Za-z0-9_-]{1,40}",
+                                      "1-40 letters, digits, - or _")
+        if queue_name.startswith(monitoring_prefix):
+            raise ConfigError(f"MONITORING_PREFIX={monitoring_prefix!r} is a prefix of the work queue's name "
+                              f"{queue_name!r}: the janitor would delete it")
         return cls(
             endpoint_url=endpoint_url,
             region=region,
             queue_url=queue_url,
-            queue_name=_queue_name(queue_url) if queue_url else env.str("SQS_QUEUE_NAME", DEFAULT_QUEUE_NAME),
+            queue_name=queue_name,
             dlq_url=dlq_url,  # the worker requires it in production (worker_signals)
             input_bucket=env.str("INPUT_BUCKET", "audio-tasks-input"),
             output_bucket=env.str("OUTPUT_BUCKET", "audio-tasks-output"),
@@ -121,6 +133,11 @@ class Settings:
             waveform_samples_per_pixel=env.int("WAVEFORM_SAMPLES_PER_PIXEL", 256, low=1, high=1_000_000),
             waveform_bits=int(env.choice("WAVEFORM_BITS", "8", ("8", "16"))),
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            monitoring=env.choice("MONITORING_ENABLED", "FALSE", ("TRUE", "FALSE")) == "TRUE",
+            monitoring_prefix=monitoring_prefix,
+            event_heartbeat_s=env.float("EVENT_HEARTBEAT_SECONDS", 10.0, low=1.0, high=60.0),
+            flower_basic_auth=env.match("FLOWER_BASIC_AUTH", None, r"[^:,]+:[^,]+(,[^:,]+:[^,]+)*",
+                                        "user:password (comma-separated for several users)", secret=True),
         )
 
 
@@ -148,6 +165,14 @@ class _Env:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+        return value
+
+    def match(self, name: str, default: str | None, pattern: str, what: str, secret: bool = False) -> str | None:
+        value = self.str(name)
+        if value is None:
+            return default
+        if not re.fullmatch(pattern, value):
+            raise ConfigError(f"{name}={'(value hidden)' if secret else repr(value)} is not {what}")
         return value
 
     def int(self, name: str, default: int, *, low: int, high: int) -> int:

@@ -40,6 +40,11 @@ def test_local_mode_has_defaults():
     ("SQS_QUEUE_URL", "https://sqs.example.com/", "does not end in a queue name"),
     ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' must be one of"),
     ("TASK_TIME_LIMIT", "100000", "TASK_TIME_LIMIT='100000' must be between"),
+    ("MONITORING_ENABLED", "maybe", "MONITORING_ENABLED='MAYBE' must be one of TRUE, FALSE"),
+    ("MONITORING_PREFIX", "mon.itor", "MONITORING_PREFIX='mon.itor' is not 1-40 letters"),
+    ("MONITORING_PREFIX", "audio-", "MONITORING_PREFIX='audio-' is a prefix of the work queue's name"),
+    ("EVENT_HEARTBEAT_SECONDS", "0.5", "EVENT_HEARTBEAT_SECONDS='0.5' must be between 1.0 and 60.0"),
+    ("FLOWER_BASIC_AUTH", "admin-s3cret", "FLOWER_BASIC_AUTH=(value hidden) is not user:password"),
 ])
 def test_malformed_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError) as raised:
@@ -67,3 +72,10 @@ def test_audio_options_come_from_the_environment():
     assert (settings.house_sample_rate, settings.preview_bitrate_kbps) == (48000, 192)
     with pytest.raises(ConfigError, match="WAVEFORM_BITS='12' must be one of 8, 16"):
         Settings.from_env({**LOCAL, "WAVEFORM_BITS": "12"})
+
+
+def test_monitoring_is_off_unless_enabled():
+    assert not Settings.from_env(PROD).monitoring
+    settings = Settings.from_env({**PROD, "MONITORING_ENABLED": "true", "FLOWER_BASIC_AUTH": "a:b"})
+    assert settings.monitoring and settings.event_heartbeat_s == 10.0
+    assert "a:b" not in repr(settings)

@@ -1,0 +1,213 @@
+"""kombu's SQS transport, extended so Celery events and remote control work on SQS.
+
+Selected by ``broker_transport`` in ``celeryconfig`` only when ``MONITORING_ENABLED`` is
+true; with monitoring off this module is never imported. kombu 5.7 delivers fanout
+exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of that:
+
+- **Events**: the events exchange (``celeryev``) is a fanout exchange here, as Celery
+  makes it for Redis (``celery.events.event.get_exchange``). As a topic exchange its
+  bindings live only in each receiver's memory, so a worker's events went nowhere.
+- **Remote control**: the transport advertises fanout, so workers start their pidbox;
+  broadcasts go over SNS. A reply published to ``reply.<app>.pidbox`` with routing key
+  ``oid`` goes to the caller's queue ``<oid>.reply.<app>.pidbox`` (kombu's naming rule):
+  the binding is in the caller's memory, not the replying worker's.
+- **Beside predefined queues**: the work queue and DLQ stay ``predefined_queues`` (never
+  created); event, pidbox and reply queues ("monitoring queues") are created on demand,
+  and they and the SNS topics are named ``<monitoring_prefix><name>`` so IAM can scope
+  them by that prefix.
+- **No event loop**: where there is no kombu event loop (Flower's event thread,
+  ``celery inspect``) no-ack messages are deleted with the blocking client.
+- **Ownership**: a monitoring queue carries a lease tag, renewed while it is polled; the
+  queues a process consumes are deleted with their SNS subscriptions when it exits
+  cleanly, and ``audio_tasks.monitoring.janitor`` deletes those whose lease ran out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import re
+import threading
+import time
+from typing import Callable
+
+from botocore.exceptions import ClientError
+from kombu.transport import SQS as sqs
+from kombu.transport.SQS.exceptions import DoesNotExistQueueException
+
+log = logging.getLogger(__name__)
+
+LEASE_TAG = "audio-tasks-lease-until"  # epoch seconds after which the janitor may delete the queue
+LEASE_S = 300
+LEASE_RENEW_S = 100  # polling renews the lease this often
+RETENTION_S = 300  # events older than a lease are of no use to anyone
+EVENTS = "celeryev"  # Celery's event_exchange and event_queue_prefix
+_REPLY_EXCHANGE = re.compile(r"reply\..+\.pidbox")
+_REPLY_QUEUE = re.compile(r"[^.]+\.reply\..+\.pidbox")
+_MAX_NAME = 80  # SQS queue / SNS topic name limit
+_QUEUE_MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+_owned: dict[str, Callable[[], None]] = {}  # SQS name => deletes that queue
+_exiting = threading.Event()
+
+
+class Channel(sqs.Channel):
+    """An SQS channel that also carries Celery events and remote control (see module doc)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lease_renewed: dict[str, float] = {}
+
+    @property
+    def supports_fanout(self) -> bool:
+        return True
+
+    @property
+    def monitoring_prefix(self) -> str:
+        return self.transport_options["monitoring_prefix"]
+
+    def is_monitoring(self, name: str) -> bool:
+        """Whether ``name`` (AMQP or SQS spelling) is an event/pidbox/reply queue or exchange."""
+        return (name == EVENTS or name.startswith(f"{EVENTS}.") or name.endswith(".pidbox")
+                or name.startswith(self.monitoring_prefix))
+
+    def canonical_queue_name(self, queue_name):
+        """SQS name of a queue (and, through kombu's SNS code, of a fanout exchange's topic)."""
+        if not self.is_monitoring(queue_name) or queue_name.startswith(self.monitoring_prefix):
+            return super().canonical_queue_name(queue_name)
+        name = self.monitoring_prefix + self.entity_name(queue_name)
+        if len(name) > _MAX_NAME:  # long host names: keep the name unique and within the limit
+            digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+            name = f"{name[:_MAX_NAME - 13]}-{digest}"
+        return name
+
+    # -- events: the events exchange is fanout --------------------------------------
+    def exchange_declare(self, exchange=None, type="direct", *args, **kwargs):
+        return super().exchange_declare(exchange, "fanout" if exchange == EVENTS else type, *args, **kwargs)
+
+    def typeof(self, exchange, default="direct"):
+        # The event dispatcher publishes without declaring the exchange.
+        return self.exchange_types["fanout"] if exchange == EVENTS else super().typeof(exchange, default)
+
+    # -- remote control: replies reach the caller's queue ---------------------------
+    def _lookup(self, exchange, routing_key, default=None):
+        queues = super()._lookup(exchange, routing_key, default)
+        if queues or not _REPLY_EXCHANGE.fullmatch(exchange or ""):
+            return queues
+        queue = f"{routing_key}.{exchange}"  # kombu.pidbox.Mailbox.get_reply_queue
+        try:
+            self._resolve_queue_url(queue)
+        except DoesNotExistQueueException:
+            log.info("reply dropped: the caller's queue %s is gone", queue)
+            return []
+        return [queue]
+
+    def after_reply_message_received(self, queue):
+        """Keep the reply queue for the next call: SQS refuses a deleted name for 60 s."""
+
+    # -- monitoring queues beside predefined queues ---------------------------------
+    def sqs(self, queue=None):
+        return super().sqs(None if queue is not None and self.is_monitoring(queue) else queue)
+
+    def asynsqs(self, queue=None):
+        return super().asynsqs(None if queue is not None and self.is_monitoring(queue) else queue)
+
+    def _resolve_queue_url(self, queue):
+        if not self.is_monitoring(queue):
+            return super()._resolve_queue_url(queue)
+        name = self.canonical_queue_name(queue)
+        if name not in self._queue_cache:
+            try:
+                self._queue_cache[name] = self.sqs(queue=name).get_queue_url(QueueName=name)["QueueUrl"]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in _QUEUE_MISSING:
+                    raise DoesNotExistQueueException(f"Queue with name '{name}' doesn't exist in SQS") from None
+                raise
+        return self._queue_cache[name]
+
+    def _create_queue(self, queue_name, attributes):
+        if not self.is_monitoring(queue_name):
+            return super()._create_queue(queue_name, attributes)
+        if _exiting.is_set():  # a receiver thread reconnecting while the process exits
+            raise DoesNotExistQueueException(f"not creating {queue_name}: the process is exiting")
+        return self.sqs(queue=queue_name).create_queue(
+            QueueName=queue_name, Attributes={**attributes, "MessageRetentionPeriod": str(RETENTION_S)},
+            tags={LEASE_TAG: str(int(time.time()) + LEASE_S)})
+
+    # -- no event loop: blocking deletes ---------------------------------------------
+    def _delete_message(self, queue_name, message):
+        if self.hub is not None:
+            return super()._delete_message(queue_name, message)
+        self.sqs(queue=queue_name).delete_message(QueueUrl=self._new_queue(queue_name),
+                                                  ReceiptHandle=message["ReceiptHandle"])
+
+    # -- ownership: lease while polled, delete at exit --------------------------------
+    def basic_consume(self, queue, no_ack, callback, consumer_tag, *args, **kwargs):
+        result = super().basic_consume(queue, no_ack, callback, consumer_tag, *args, **kwargs)
+        if self.is_monitoring(queue):
+            _owned[self.canonical_queue_name(queue)] = self._dropper(queue)
+        return result
+
+    def _delete(self, queue, exchange=None, *args, **kwargs):
+        if not self.is_monitoring(queue):
+            return super()._delete(queue, exchange, *args, **kwargs)
+        try:
+            self._dropper(queue)()
+        except DoesNotExistQueueException:
+            pass
+
+    def _dropper(self, queue: str) -> Callable[[], None]:
+        """A function deleting ``queue`` and its SNS subscriptions, usable after the channel closed."""
+        name, url, client = self.canonical_queue_name(queue), self._resolve_queue_url(queue), self.sqs(queue=queue)
+        exchanges = [b.exchange for b in self.state.queue_index.get(queue, ()) if self._exchange_is_fanout(b.exchange)]
+        subscriptions, cache = self.fanout.subscriptions, self._queue_cache
+
+        def drop() -> None:
+            _owned.pop(name, None)
+            cache.pop(name, None)
+            for exchange in exchanges:
+                subscriptions.unsubscribe_queue(queue_name=queue, exchange_name=exchange)
+            try:
+                client.delete_queue(QueueUrl=url)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in _QUEUE_MISSING:
+                    raise
+        return drop
+
+    def _receive_message(self, queue, max_number_of_messages=1, wait_time_seconds=None):
+        """A blocking receive; reply queues wait at most 1 s, as a control call's timeout is short."""
+        self._renew_lease(queue)
+        if _REPLY_QUEUE.fullmatch(queue):
+            wait_time_seconds = 1
+        return super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
+
+    def _get_async(self, queue, count=1, callback=None):
+        self._renew_lease(queue)
+        return super()._get_async(queue, count, callback)
+
+    def _renew_lease(self, queue: str) -> None:
+        now = time.monotonic()
+        if not self.is_monitoring(queue) or now - self._lease_renewed.get(queue, -LEASE_S) < LEASE_RENEW_S:
+            return
+        self._lease_renewed[queue] = now
+        self.sqs(queue=queue).tag_queue(QueueUrl=self._resolve_queue_url(queue),
+                                        Tags={LEASE_TAG: str(int(time.time()) + LEASE_S)})
+
+
+class Transport(sqs.Transport):
+    """kombu's SQS transport with ``Channel`` above; advertises fanout (remote control)."""
+
+    Channel = Channel
+    implements = sqs.Transport.implements.extend(exchange_type=frozenset(["direct", "fanout"]))
+
+
+@atexit.register
+def _delete_owned_queues() -> None:
+    """On a clean exit, delete the monitoring queues this process consumed."""
+    _exiting.set()
+    for name, drop in list(_owned.items()):
+        try:
+            drop()
+        except Exception as exc:  # the janitor removes it once its lease runs out
+            log.warning("could not delete monitoring queue %s at exit: %s", name, exc)
