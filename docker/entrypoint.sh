@@ -46,10 +46,17 @@ case "${PROCESSING_MODE:-}" in
         require_queue_and_region
         export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
         require WORKER_CONCURRENCY "a whole number of worker processes (1-64)" '[1-9]|[1-5][0-9]|6[0-4]'
-        # No events, gossip, mingle or remote control: SQS supports none of them.
+        # Gossip and mingle stay off (kombu's SQS transport supports neither). The event
+        # heartbeat is on only with monitoring (events over SNS, audio_tasks.monitoring).
+        heartbeat=--without-heartbeat
+        if [ "${MONITORING_ENABLED:-false}" = true ]; then
+            export EVENT_HEARTBEAT_SECONDS="${EVENT_HEARTBEAT_SECONDS:-10}"
+            require EVENT_HEARTBEAT_SECONDS "a whole number of seconds (1-60)" '[1-9]|[1-5][0-9]|60'
+            heartbeat=--heartbeat-interval="$EVENT_HEARTBEAT_SECONDS"
+        fi
         exec celery -A audio_tasks worker --loglevel="${LOG_LEVEL:-INFO}" \
             --concurrency="$WORKER_CONCURRENCY" --include=audio_tasks.liveness \
-            --without-heartbeat --without-gossip --without-mingle "$@"
+            "$heartbeat" --without-gossip --without-mingle "$@"
         ;;
     task)
         require SAMPLE_ID "a sample id (letters, digits, . _ : -; at most 128)" '[A-Za-z0-9._:-]{1,128}'
@@ -67,7 +74,8 @@ case "${PROCESSING_MODE:-}" in
         # Flower reads FLOWER_BASIC_AUTH itself; it never appears on a command line.
         require FLOWER_BASIC_AUTH "user:password (comma-separated for several users)" \
             '[^:,]+:[^,]+(,[^:,]+:[^,]+)*' secret
-        exec celery -A audio_tasks flower --port="${FLOWER_PORT:-5555}" "$@"
+        # audio-tasks flower: Flower plus the janitor and the queue-depths page.
+        exec audio-tasks flower --port="${FLOWER_PORT:-5555}" "$@"
         ;;
     "")
         fail "$EX_USAGE" "PROCESSING_MODE is not set: it must be service, task or flower"

@@ -114,7 +114,13 @@ def test_lambda_function():
 
 # -- IAM -------------------------------------------------------------------------------
 # Actions AWS only grants on "*" (they act on no resource of ours).
-RESOURCE_STAR_REQUIRED = {"ecr:GetAuthorizationToken"}
+RESOURCE_STAR_REQUIRED = {"ecr:GetAuthorizationToken", "sns:ListTopics", "sqs:ListQueues",
+                          "cloudwatch:GetMetricStatistics"}
+MONITORING = {  # events and remote control over SNS fanout (audio_tasks.monitoring.transport)
+    "sns:CreateTopic", "sns:TagResource", "sns:Publish", "sns:Subscribe", "sns:Unsubscribe",
+    "sns:ListSubscriptionsByTopic", "sqs:CreateQueue", "sqs:TagQueue", "sqs:ListQueueTags", "sqs:DeleteQueue",
+    "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:ReceiveMessage",
+    "sqs:DeleteMessage", "sqs:SendMessage"}
 
 
 def _allow_statements():
@@ -148,7 +154,7 @@ def _scoped(resource) -> bool:
 
 def test_no_wildcard_actions_and_every_statement_is_resource_scoped():
     statements = list(_allow_statements())
-    assert len(statements) == 12
+    assert len(statements) == 19
     for role_id, actions, resource in statements:
         assert not any("*" in action for action in actions), (role_id, actions)
         if resource == "*":
@@ -167,11 +173,11 @@ def test_task_role_can_consume_read_input_write_output_and_update_records():
     assert _actions("TaskRole") == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl", "sqs:SendMessage", "s3:GetObject", "s3:PutObject", "dynamodb:GetItem", "dynamodb:UpdateItem",
-    }
-    resources = {a: r for _, actions, r in _allow_statements() for a in actions}
+    } | MONITORING
+    resources = {a: r for role, actions, r in _allow_statements() if role == "TaskRole" for a in actions}
     assert resources["s3:GetObject"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${InputBucketName}/${InputPrefix}*"}
     assert resources["s3:PutObject"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${OutputBucketName}/processed/*"}
-    assert resources["sqs:ReceiveMessage"] == {"Fn::GetAtt": ["AudioProcessingQueue", "Arn"]}
+    assert resources["sqs:ChangeMessageVisibility"] == {"Fn::GetAtt": ["AudioProcessingQueue", "Arn"]}
 
 
 def test_execution_role_pulls_one_repository_and_writes_one_log_group():
@@ -181,13 +187,29 @@ def test_execution_role_pulls_one_repository_and_writes_one_log_group():
     }
 
 
+def test_monitoring_permissions_exist_only_with_flower_and_are_scoped_by_name_prefix():
+    statements = T.properties("TaskRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    assert [(c[0], c[2]) for c in conditional] == [("FlowerOn", {"Ref": "AWS::NoValue"})] * 2
+    prefix = "${AWS::AccountId}:${EnvironmentName}-audio-mon-*"
+    assert all(c[1]["Resource"]["Fn::Sub"].endswith(prefix) for c in conditional)
+    assert T.resources["FlowerTaskRole"]["Condition"] == "FlowerOn"
+    assert _actions("FlowerTaskRole") == MONITORING | RESOURCE_STAR_REQUIRED - {"ecr:GetAuthorizationToken"}
+    flower = T.properties("FlowerTaskDefinition")
+    assert flower["TaskRoleArn"] == {"Fn::GetAtt": ["FlowerTaskRole", "Arn"]}
+    worker_env = {e["Name"]: e["Value"] for e in T.properties("WorkerTaskDefinition")["ContainerDefinitions"][0]["Environment"]}
+    assert worker_env["MONITORING_ENABLED"] == {"Fn::If": ["FlowerOn", "true", "false"]}
+    assert worker_env["MONITORING_PREFIX"] == {"Fn::Sub": "${EnvironmentName}-audio-mon-"}
+
+
 @pytest.mark.parametrize("role_id, service", [("TaskRole", "ecs-tasks.amazonaws.com"),
                                               ("TaskExecutionRole", "ecs-tasks.amazonaws.com"),
-                                              ("CreateSampleRecordRole", "lambda.amazonaws.com")])
+                                              ("CreateSampleRecordRole", "lambda.amazonaws.com"),
+                                              ("FlowerTaskRole", "ecs-tasks.amazonaws.com")])
 def test_roles_are_assumed_by_their_service_only(role_id, service):
     [statement] = T.properties(role_id)["AssumeRolePolicyDocument"]["Statement"]
     assert statement == {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    assert len(T.of_type("AWS::IAM::Role")) == 3
+    assert len(T.of_type("AWS::IAM::Role")) == 4
 
 
 def test_only_s3_notifications_from_the_input_bucket_may_invoke_the_lambda():

@@ -1,7 +1,7 @@
 """docker/entrypoint.sh run as a script: mode dispatch, validation, exec, and task mode.
 
-Service and flower modes exec ``celery``; here a fake ``celery`` on PATH records what it
-was given (and its PID, to prove ``exec``). Task mode runs the real one-shot runner
+Service mode execs ``celery`` and flower mode ``audio-tasks flower``; here fakes of both on
+PATH record what they were given (and its PID, to prove ``exec``). Task mode runs the real one-shot runner
 against the emulator.
 """
 
@@ -35,8 +35,9 @@ if [ -n "${FAKE_CELERY_WAIT:-}" ]; then echo waiting; while :; do sleep 0.05; do
 def fake_bin(tmp_path):
     folder = tmp_path / "bin"
     folder.mkdir()
-    (folder / "celery").write_text(FAKE_CELERY)
-    (folder / "celery").chmod(0o755)
+    for name in ("celery", "audio-tasks"):
+        (folder / name).write_text(FAKE_CELERY)
+        (folder / name).chmod(0o755)
     return folder
 
 
@@ -100,6 +101,14 @@ def test_service_mode_execs_the_worker(fake_bin):
                     "--without-mingle", "--hostname=w1@%h"]
 
 
+def test_service_mode_with_monitoring_sends_event_heartbeats(fake_bin):
+    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="true"))
+    assert run.returncode == 0, run.stderr
+    assert "--heartbeat-interval=10" in run.stdout.splitlines() and "--without-heartbeat" not in run.stdout
+    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="true", EVENT_HEARTBEAT_SECONDS="0.5"))
+    assert run.returncode == 78 and "EVENT_HEARTBEAT_SECONDS='0.5' is not" in _error(run)
+
+
 def test_sigterm_reaches_the_worker(fake_bin):
     env = _env(fake_bin, **SERVICE, FAKE_CELERY_WAIT="1")
     proc = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=subprocess.PIPE, text=True)
@@ -121,7 +130,7 @@ def test_flower_requires_basic_auth_and_never_prints_or_passes_it(fake_bin):
     assert run.returncode == 78 and "admin-s3cret" not in run.stderr and "(value hidden)" in _error(run)
     run = _run(_env(fake_bin, **{**SERVICE, "PROCESSING_MODE": "flower", "FLOWER_BASIC_AUTH": "admin:s3cret"}))
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[1:] == ["-A", "audio_tasks", "flower", "--port=5555"]
+    assert run.stdout.splitlines()[1:] == ["flower", "--port=5555"]
 
 
 @pytest.mark.parametrize("overrides, named", [
