@@ -31,6 +31,7 @@ class StackOptions:
     input_bucket: str = "audio-tasks-input"
     output_bucket: str = "audio-tasks-output"
     samples_table: str = "audio-samples"
+    monitoring: bool = False  # events and remote control for Flower (MONITORING_ENABLED)
 
 
 def free_port() -> int:
@@ -81,6 +82,7 @@ class LocalStack:
             "SAMPLES_TABLE": o.samples_table,
             "SQS_VISIBILITY_TIMEOUT": str(o.visibility_timeout),
             "SQS_WAIT_TIME_SECONDS": str(o.wait_time_seconds),
+            "MONITORING_ENABLED": str(o.monitoring).lower(),
         }
         self.env["SQS_QUEUE_URL"], self.env["SQS_DLQ_URL"] = self._provision()
 
@@ -121,11 +123,24 @@ class LocalStack:
                      extra_args: tuple[str, ...] = (), timeout_s: float = 60,
                      app: str = "audio_tasks") -> subprocess.Popen:
         """Start ``celery -A APP worker`` against this stack; returns once it is ready."""
+        env = {**self.env, **(extra_env or {})}
+        settings = Settings.from_env(env)
+        heartbeat = [f"--heartbeat-interval={settings.event_heartbeat_s:g}"] if settings.monitoring else []
         command = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO",
-                   f"--concurrency={concurrency}", f"--hostname={name}@%h", *extra_args]
-        proc = self._spawn(name, command, env={**self.env, **(extra_env or {})})
+                   f"--concurrency={concurrency}", f"--hostname={name}@%h", *heartbeat, *extra_args]
+        proc = self._spawn(name, command, env=env)
         self._wait_for_log(name, proc, " ready.", timeout_s)
         return proc
+
+    def start_flower(self, name: str = "flower", extra_env: dict | None = None,
+                     extra_args: tuple[str, ...] = (), timeout_s: float = 60) -> tuple[str, subprocess.Popen]:
+        """Start ``audio-tasks flower`` on a free local port; returns its URL and process once it serves."""
+        port = free_port()
+        command = [sys.executable, "-m", "producer.cli", "flower", f"--port={port}", "--address=127.0.0.1",
+                   *extra_args]
+        proc = self._spawn(name, command, env={**self.env, **(extra_env or {})})
+        self._wait_for_log(name, proc, "Flower is at", timeout_s)
+        return f"http://127.0.0.1:{port}", proc
 
     def kill_worker(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a worker's whole process group (main and pool processes)."""

@@ -23,7 +23,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command is not _flower:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.flower_args = unknown
     try:
         return args.command(args)
     except ConfigError as exc:
@@ -52,7 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(command=_status)
 
-    local = commands.add_parser("local", help="run the emulated AWS stack and a worker until Ctrl-C")
+    flower = commands.add_parser("flower", help="run Flower (live monitoring) for this app",
+                                 description="Flower with the janitor, auth checks and a queue-depths page; "
+                                             "further arguments are Flower's options (e.g. --port=5555)")
+    flower.set_defaults(command=_flower)
+
+    janitor = commands.add_parser("janitor", help="delete stale monitoring queues and SNS subscriptions")
+    janitor.set_defaults(command=_janitor)
+
+    local = commands.add_parser("local", help="run the emulated AWS stack, a worker and Flower until Ctrl-C")
     local.add_argument("--log-dir", type=Path, default=Path(".local-stack"))
     local.add_argument("--concurrency", type=int, default=2)
     local.set_defaults(command=_local)
@@ -140,19 +151,36 @@ def _emit(as_json: bool, obj: dict, text: str, stream=None) -> None:
     print(json.dumps(obj, sort_keys=True) if as_json else text, file=stream or sys.stdout, flush=True)
 
 
+# -- monitoring ----------------------------------------------------------------------
+def _monitoring(module: str):
+    return __import__(f"audio_tasks.monitoring.{module}", fromlist=["main"])
+
+
+def _flower(args) -> int:
+    return _monitoring("flower").main(args.flower_args)
+
+
+def _janitor(args) -> int:
+    swept = _monitoring("janitor").sweep(Settings.from_env())
+    print(f"deleted {len(swept.queues_deleted)} stale queues and {len(swept.subscriptions_deleted)} "
+          f"subscriptions; {len(swept.queues_kept)} live queues kept")
+    return EXIT_OK
+
+
 # -- local ---------------------------------------------------------------------------
 def _local(args) -> int:
-    from audio_tasks.local_stack import LocalStack
+    from audio_tasks.local_stack import LocalStack, StackOptions
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    print("starting the local stack (emulator, resources, worker)...", file=sys.stderr)
-    with LocalStack(args.log_dir) as stack:
+    print("starting the local stack (emulator, resources, worker, Flower)...", file=sys.stderr)
+    with LocalStack(args.log_dir, StackOptions(monitoring=True)) as stack:
         stack.start_worker(concurrency=args.concurrency)
+        print(f"Flower (live monitoring): {stack.start_flower()[0]}", file=sys.stderr)
         print("ready. In another shell:\n", file=sys.stderr)
         for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                    "SQS_QUEUE_URL", "INPUT_BUCKET", "OUTPUT_BUCKET", "SAMPLES_TABLE"):
+                    "SQS_QUEUE_URL", "INPUT_BUCKET", "OUTPUT_BUCKET", "SAMPLES_TABLE", "MONITORING_ENABLED"):
             print(f"export {key}={stack.env[key]}")
         print(f"\nlogs in {args.log_dir}/; Ctrl-C stops everything.", file=sys.stderr, flush=True)
         while not stop.wait(0.5):

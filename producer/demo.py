@@ -22,7 +22,7 @@ EXPECTED_FAILURES = {"not-audio.wav", "empty.wav"}
 
 
 def run(user_files: list[Path], out_dir: Path) -> int:
-    from audio_tasks.local_stack import LocalStack
+    from audio_tasks.local_stack import LocalStack, StackOptions
 
     missing = [str(f) for f in user_files if not f.is_file()]
     if missing:
@@ -33,8 +33,10 @@ def run(user_files: list[Path], out_dir: Path) -> int:
         examples = make_examples(Path(tmp))
         inputs = [*examples, *user_files]
         print(f"starting the local stack (logs in {out_dir / 'logs'})...", file=sys.stderr, flush=True)
-        with LocalStack(out_dir / "logs") as stack:
+        with LocalStack(out_dir / "logs", StackOptions(monitoring=True)) as stack:
             stack.start_worker()
+            print(f"Flower (live monitoring, while the demo runs): {stack.start_flower()[0]}", file=sys.stderr,
+                  flush=True)
             os.environ.update(stack.env)  # the producer below talks to the same stack
             rows = _submit_and_wait([str(p) for p in inputs], stack.settings, out_dir)
     _print_table(rows)
