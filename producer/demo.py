@@ -1,6 +1,6 @@
 """``make demo``: the whole job on the embedded local stack, start to finish.
 
-Starts the emulator and a real worker, submits generated examples (a tone, noise, a
+Starts the emulator, a real worker and Flower (printing its URL), submits generated examples (a tone, noise, a
 sweep, silence, plus two deliberately bad files) and any files the user names, waits,
 prints a table, copies the artifacts to the output folder and stops everything. Exits 0
 only if every good sample COMPLETED and every bad one FAILED with a reason.
