@@ -22,7 +22,7 @@ import pytest
 from audio_tasks import aws
 from audio_tasks.local_stack import LocalStack, StackOptions
 from audio_tasks.monitoring.transport import LEASE_TAG
-from tests.conftest import ARTIFACTS, json_lines, run_cli
+from tests.conftest import ARTIFACTS, clean_env, json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -182,6 +182,18 @@ def test_a_browser_sees_the_worker_and_the_tasks(monitored, finished_tasks):
         finally:
             browser.close()
     assert "SUCCESS" in text and "FAILURE" in text
+
+
+@pytest.mark.parametrize("variables, named", [
+    ({}, "MONITORING_ENABLED is not true"),
+    ({"MONITORING_ENABLED": "true"}, "FLOWER_BASIC_AUTH is not set"),
+])
+def test_flower_refuses_to_start_without_monitoring_or_outside_local_mode_without_auth(variables, named):
+    production = {"SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "AWS_REGION": "eu-west-1"}
+    run = run_cli(clean_env(**production, **variables), "flower")
+    assert run.returncode == 2 and run.stdout == ""
+    [line] = run.stderr.splitlines()
+    assert named in line
 
 
 def _monitoring_resources(stack) -> dict:

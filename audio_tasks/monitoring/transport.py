@@ -17,7 +17,7 @@ exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of 
   them by that prefix.
 - **No event loop**: where there is no kombu event loop (Flower's event thread,
   ``celery inspect``) no-ack messages are deleted with the blocking client.
-- **Ownership**: a monitoring queue carries a lease tag, renewed while it is polled; the
+- **Ownership**: a monitoring queue carries a lease tag, renewed while its process polls; the
   queues a process consumes are deleted with their SNS subscriptions when it exits
   cleanly, and ``audio_tasks.monitoring.janitor`` deletes those whose lease ran out.
 """
@@ -48,16 +48,53 @@ _REPLY_QUEUE = re.compile(r"[^.]+\.reply\..+\.pidbox")
 _MAX_NAME = 80  # SQS queue / SNS topic name limit
 _QUEUE_MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
-_owned: dict[str, Callable[[], None]] = {}  # SQS name => deletes that queue
-_exiting = threading.Event()
+
+
+class _OwnedQueues:
+    """The monitoring queues this process consumes: leased while it polls any of them, deleted at exit.
+
+    Renewing them all together keeps an idle reply queue (polled only during a control call)
+    alive as long as its process polls anything, e.g. Flower's event queue.
+    """
+
+    def __init__(self):
+        self._queues: dict[str, tuple[str, object, Callable[[], None]]] = {}  # name => (url, client, drop)
+        self._renewed = float("-inf")
+        self._lock = threading.Lock()
+        self.exiting = threading.Event()
+
+    def add(self, name: str, url: str, client, drop: Callable[[], None]) -> None:
+        self._queues[name] = (url, client, drop)
+
+    def forget(self, name: str) -> None:
+        self._queues.pop(name, None)
+
+    def renew_leases(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._renewed < LEASE_RENEW_S:
+                return
+            self._renewed = time.monotonic()
+        for name, (url, client, _) in list(self._queues.items()):
+            try:
+                client.tag_queue(QueueUrl=url, Tags={LEASE_TAG: str(int(time.time()) + LEASE_S)})
+            except ClientError as exc:  # e.g. swept after its process stopped polling for a lease
+                log.warning("could not renew the lease of monitoring queue %s: %s", name, exc)
+
+    def drop_all(self) -> None:
+        self.exiting.set()
+        for name, (_, _, drop) in list(self._queues.items()):
+            try:
+                drop()
+            except Exception as exc:  # the janitor removes it once its lease runs out
+                log.warning("could not delete monitoring queue %s at exit: %s", name, exc)
+
+
+_owned = _OwnedQueues()
+atexit.register(_owned.drop_all)  # on a clean exit
 
 
 class Channel(sqs.Channel):
     """An SQS channel that also carries Celery events and remote control (see module doc)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._lease_renewed: dict[str, float] = {}
 
     @property
     def supports_fanout(self) -> bool:
@@ -129,7 +166,7 @@ class Channel(sqs.Channel):
     def _create_queue(self, queue_name, attributes):
         if not self.is_monitoring(queue_name):
             return super()._create_queue(queue_name, attributes)
-        if _exiting.is_set():  # a receiver thread reconnecting while the process exits
+        if _owned.exiting.is_set():  # a receiver thread reconnecting while the process exits
             raise DoesNotExistQueueException(f"not creating {queue_name}: the process is exiting")
         return self.sqs(queue=queue_name).create_queue(
             QueueName=queue_name, Attributes={**attributes, "MessageRetentionPeriod": str(RETENTION_S)},
@@ -146,7 +183,8 @@ class Channel(sqs.Channel):
     def basic_consume(self, queue, no_ack, callback, consumer_tag, *args, **kwargs):
         result = super().basic_consume(queue, no_ack, callback, consumer_tag, *args, **kwargs)
         if self.is_monitoring(queue):
-            _owned[self.canonical_queue_name(queue)] = self._dropper(queue)
+            _owned.add(self.canonical_queue_name(queue), self._resolve_queue_url(queue), self.sqs(queue=queue),
+                       self._dropper(queue))
         return result
 
     def _delete(self, queue, exchange=None, *args, **kwargs):
@@ -164,7 +202,7 @@ class Channel(sqs.Channel):
         subscriptions, cache = self.fanout.subscriptions, self._queue_cache
 
         def drop() -> None:
-            _owned.pop(name, None)
+            _owned.forget(name)
             cache.pop(name, None)
             for exchange in exchanges:
                 subscriptions.unsubscribe_queue(queue_name=queue, exchange_name=exchange)
@@ -177,22 +215,14 @@ class Channel(sqs.Channel):
 
     def _receive_message(self, queue, max_number_of_messages=1, wait_time_seconds=None):
         """A blocking receive; reply queues wait at most 1 s, as a control call's timeout is short."""
-        self._renew_lease(queue)
+        _owned.renew_leases()
         if _REPLY_QUEUE.fullmatch(queue):
             wait_time_seconds = 1
         return super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
 
     def _get_async(self, queue, count=1, callback=None):
-        self._renew_lease(queue)
+        _owned.renew_leases()
         return super()._get_async(queue, count, callback)
-
-    def _renew_lease(self, queue: str) -> None:
-        now = time.monotonic()
-        if not self.is_monitoring(queue) or now - self._lease_renewed.get(queue, -LEASE_S) < LEASE_RENEW_S:
-            return
-        self._lease_renewed[queue] = now
-        self.sqs(queue=queue).tag_queue(QueueUrl=self._resolve_queue_url(queue),
-                                        Tags={LEASE_TAG: str(int(time.time()) + LEASE_S)})
 
 
 class Transport(sqs.Transport):
@@ -200,14 +230,3 @@ class Transport(sqs.Transport):
 
     Channel = Channel
     implements = sqs.Transport.implements.extend(exchange_type=frozenset(["direct", "fanout"]))
-
-
-@atexit.register
-def _delete_owned_queues() -> None:
-    """On a clean exit, delete the monitoring queues this process consumed."""
-    _exiting.set()
-    for name, drop in list(_owned.items()):
-        try:
-            drop()
-        except Exception as exc:  # the janitor removes it once its lease runs out
-            log.warning("could not delete monitoring queue %s at exit: %s", name, exc)
