@@ -49,11 +49,13 @@ case "${PROCESSING_MODE:-}" in
         # Gossip and mingle stay off (kombu's SQS transport supports neither). The event
         # heartbeat is on only with monitoring (events over SNS, audio_tasks.monitoring).
         heartbeat=--without-heartbeat
-        if [ "${MONITORING_ENABLED:-false}" = true ]; then
-            export EVENT_HEARTBEAT_SECONDS="${EVENT_HEARTBEAT_SECONDS:-10}"
-            require EVENT_HEARTBEAT_SECONDS "a whole number of seconds (1-60)" '[1-9]|[1-5][0-9]|60'
-            heartbeat=--heartbeat-interval="$EVENT_HEARTBEAT_SECONDS"
-        fi
+        case "${MONITORING_ENABLED:-}" in
+            [Tt][Rr][Uu][Ee])  # as audio_tasks.settings reads it
+                export EVENT_HEARTBEAT_SECONDS="${EVENT_HEARTBEAT_SECONDS:-10}"
+                require EVENT_HEARTBEAT_SECONDS "a whole number of seconds (1-60)" '[1-9]|[1-5][0-9]|60'
+                heartbeat=--heartbeat-interval="$EVENT_HEARTBEAT_SECONDS"
+                ;;
+        esac
         exec celery -A audio_tasks worker --loglevel="${LOG_LEVEL:-INFO}" \
             --concurrency="$WORKER_CONCURRENCY" --include=audio_tasks.liveness \
             "$heartbeat" --without-gossip --without-mingle "$@"

@@ -102,7 +102,7 @@ def test_service_mode_execs_the_worker(fake_bin):
 
 
 def test_service_mode_with_monitoring_sends_event_heartbeats(fake_bin):
-    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="true"))
+    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="True"))
     assert run.returncode == 0, run.stderr
     assert "--heartbeat-interval=10" in run.stdout.splitlines() and "--without-heartbeat" not in run.stdout
     run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="true", EVENT_HEARTBEAT_SECONDS="0.5"))
