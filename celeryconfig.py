@@ -7,14 +7,16 @@ queue made by CloudFormation is given by ``SQS_QUEUE_URL`` as a predefined queue
 worker never creates queues.
 """
 
-from urllib.parse import quote, urlparse
+# Every module-level name without a leading underscore is a Celery setting.
+from urllib.parse import quote as _quote
+from urllib.parse import urlparse as _urlparse
 
-from audio_tasks.settings import Settings
+from audio_tasks.settings import Settings as _Settings
 
-_settings = Settings.from_env()
+_settings = _Settings.from_env()
 
 
-def _broker_url(settings: Settings) -> str:
+def _broker_url(settings: _Settings) -> str:
     """``sqs://`` for AWS (IAM credentials); ``sqs://KEY:SECRET@host:port`` for an emulator."""
     if not settings.local:
         return "sqs://"
@@ -22,14 +24,14 @@ def _broker_url(settings: Settings) -> str:
 
     from audio_tasks.settings import LOCAL_CREDENTIALS
 
-    endpoint = urlparse(settings.endpoint_url)
+    endpoint = _urlparse(settings.endpoint_url)
     credentials = boto3.session.Session().get_credentials()
     key, secret = (credentials.access_key, credentials.secret_key) if credentials else LOCAL_CREDENTIALS
     port = f":{endpoint.port}" if endpoint.port else ""
-    return f"sqs://{quote(key, safe='')}:{quote(secret, safe='')}@{endpoint.hostname}{port}"
+    return f"sqs://{_quote(key, safe='')}:{_quote(secret, safe='')}@{endpoint.hostname}{port}"
 
 
-def _transport_options(settings: Settings) -> dict:
+def _transport_options(settings: _Settings) -> dict:
     options = {
         "region": settings.region,
         # Long polling with no client-side pause: a job starts within ~0.1 s of being
@@ -41,7 +43,7 @@ def _transport_options(settings: Settings) -> dict:
         "visibility_timeout": settings.visibility_timeout,
     }
     if settings.local:
-        options["is_secure"] = urlparse(settings.endpoint_url).scheme == "https"
+        options["is_secure"] = _urlparse(settings.endpoint_url).scheme == "https"
     if settings.queue_url:
         # The DLQ is listed so exhausted jobs can be published to it (audio_tasks.tasks); the
         # worker consumes only the work queue. The worker refuses to start without SQS_DLQ_URL.
