@@ -8,11 +8,12 @@ from celery import signals
 
 from audio_tasks import logs
 from audio_tasks.celery import app
+from audio_tasks.curl_timer import CurlTimerFix
 from audio_tasks.heartbeat import Heartbeat
 from audio_tasks.settings import Settings
 from audio_tasks.shutdown import GracefulShutdown
 
-app.steps["worker"].update({Heartbeat, GracefulShutdown})
+app.steps["worker"].update({CurlTimerFix, Heartbeat, GracefulShutdown})
 
 
 @signals.setup_logging.connect
