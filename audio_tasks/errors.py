@@ -66,6 +66,12 @@ class JobTimedOut(PermanentError):
     code = "time_limit"
 
 
+class NotAFile(PermanentError):
+    """A local path given to the CLI is not a readable file."""
+
+    code = "not_a_file"
+
+
 class TransientError(JobError):
     """A failure of a dependency that may succeed on a later attempt."""
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from audio_tasks.audio.options import Limits, Options
-from audio_tasks.errors import JobError
+from audio_tasks.errors import JobError, NotAFile
 
 REPORTED = ("file", "duration_s", "sample_rate", "channels", "codec", "integrated_lufs", "loudness_range_lu",
             "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "clipped_samples", "silence_ratio")
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir = _artifact_dir(args.out, path, number) if args.out else None
         try:
             if not path.is_file():
-                raise _NotAFile(f"no such file: {path}")
+                raise NotAFile(f"no such file: {path}")
             summary = {"file": str(path), **process_file(path, out_dir, Limits(), options).summary()}
         except JobError as error:
             failures += 1
@@ -57,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
             continue
         _print(args.json, summary, _human(summary))
     return 1 if failures else 0
-
-
-class _NotAFile(JobError):
-    code = "not_a_file"
 
 
 def _artifact_dir(root: Path, path: Path, number: int) -> Path:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from audio_tasks.errors import JobError
+from audio_tasks.errors import JobError, NotAFile
 from audio_tasks.records import FINAL_STATES, SampleRecords
 from audio_tasks.settings import Settings
 from audio_tasks.storage import Storage, parse_s3_uri
@@ -34,17 +34,13 @@ def submit_inputs(inputs: Iterable[str], settings: Settings, records: SampleReco
     return submitted, errors
 
 
-class _NotAFile(JobError):
-    code = "not_a_file"
-
-
 def _locate(source: str, sample_id: str, settings: Settings, storage: Storage) -> tuple[str, str]:
     """The (bucket, key) of an input, uploading it first if it is a local file."""
     if source.startswith("s3://"):
         return parse_s3_uri(source)
     path = Path(source)
     if not path.is_file():
-        raise _NotAFile(f"no such file: {source}")
+        raise NotAFile(f"no such file: {source}")
     key = f"{settings.input_prefix}{sample_id}/{path.name}"
     storage.upload_input(path, key)
     return settings.input_bucket, key
