@@ -20,13 +20,10 @@ def _broker_url(settings: _Settings) -> str:
     """``sqs://`` for AWS (IAM credentials); ``sqs://KEY:SECRET@host:port`` for an emulator."""
     if not settings.local:
         return "sqs://"
-    import boto3
-
-    from audio_tasks.settings import LOCAL_CREDENTIALS
+    from audio_tasks.aws import local_credentials
 
     endpoint = _urlparse(settings.endpoint_url)
-    credentials = boto3.session.Session().get_credentials()
-    key, secret = (credentials.access_key, credentials.secret_key) if credentials else LOCAL_CREDENTIALS
+    key, secret = local_credentials()
     port = f":{endpoint.port}" if endpoint.port else ""
     return f"sqs://{_quote(key, safe='')}:{_quote(secret, safe='')}@{endpoint.hostname}{port}"
 

@@ -27,7 +27,11 @@ def client(service: str, settings: Settings, config: Config | None = None):
     kwargs = {"region_name": settings.region, "config": _CLIENT_CONFIG.merge(config) if config else _CLIENT_CONFIG}
     if settings.local:
         kwargs["endpoint_url"] = settings.endpoint_url
-        session = boto3.session.Session()
-        if session.get_credentials() is None:
-            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = LOCAL_CREDENTIALS
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = local_credentials()
     return boto3.client(service, **kwargs)
+
+
+def local_credentials() -> tuple[str, str]:
+    """For an emulator: the credentials boto3 would find, else a dummy pair (any will do)."""
+    found = boto3.session.Session().get_credentials()
+    return (found.access_key, found.secret_key) if found else LOCAL_CREDENTIALS
