@@ -42,7 +42,7 @@ def _transport_options(settings: _Settings) -> dict:
     if settings.local:
         options["is_secure"] = _urlparse(settings.endpoint_url).scheme == "https"
     if settings.queue_url:
-        # The DLQ is listed so exhausted jobs can be published to it (audio_tasks.tasks); the
+        # The DLQ is listed so exhausted jobs can be published to it (audio_tasks.worker.tasks); the
         # worker consumes only the work queue. The worker refuses to start without SQS_DLQ_URL.
         options["predefined_queues"] = {settings.queue_name: {"url": settings.queue_url}}
         if settings.dlq_url:
@@ -67,18 +67,18 @@ event_serializer = "json"
 # At-least-once: ack after the job ran, hold one message per process at a time. A job
 # whose pool process dies is not acked (SQS redelivers it, then dead-letters it after
 # maxReceiveCount); neither is one that fails unexpectedly (an unclassified exception
-# escaping the task shell), for the same reason. Retry policy: audio_tasks.retry_policy.
+# escaping the task shell), for the same reason. Retry policy: audio_tasks.worker.retry_policy.
 task_acks_late = True
 worker_prefetch_multiplier = _settings.prefetch_multiplier
 task_reject_on_worker_lost = True
 task_acks_on_failure_or_timeout = False
-# The maximum job duration; the visibility heartbeat (audio_tasks.heartbeat) keeps the
+# The maximum job duration; the visibility heartbeat (audio_tasks.worker.heartbeat) keeps the
 # message hidden until then, so these are independent of the visibility timeout.
 task_soft_time_limit = _settings.task_soft_time_limit
 task_time_limit = _settings.task_time_limit
 
 # Bad messages are logged with their SQS id and dead-lettered, never run or dropped.
-worker_consumer = "audio_tasks.hygiene:Consumer"
+worker_consumer = "audio_tasks.worker.consumer:Consumer"
 
 # Outcomes live in the sample records (DynamoDB), not in a result backend.
 task_ignore_result = True

@@ -15,5 +15,5 @@ try:
 except ConfigError as exc:
     raise SystemExit(f"audio_tasks: configuration error: {exc}") from None
 
-app = Celery("audio_tasks", include=["audio_tasks.tasks", "audio_tasks.worker_signals"])
+app = Celery("audio_tasks", include=["audio_tasks.worker.tasks", "audio_tasks.worker.extensions"])
 app.config_from_object(celeryconfig)

@@ -1,7 +1,7 @@
 """Cold import of the Lambda handler against ``import boto3`` alone, each in a fresh interpreter.
 
 The handler's module is imported together with the task module it sends through
-(``audio_tasks.tasks``, which the handler loads on its first invocation), so the figure
+(``audio_tasks.worker.tasks``, which the handler loads on its first invocation), so the figure
 is everything a cold start pays. No request is made: the configuration points at an
 unused local endpoint.
 """
@@ -26,7 +26,7 @@ def _median_import_s(modules: str, runs: int) -> float:
 
 
 def cold_import(runs: int) -> list[Row]:
-    handler = _median_import_s("producer.lambda_handler, audio_tasks.tasks", runs)
+    handler = _median_import_s("producer.lambda_handler, audio_tasks.worker.tasks", runs)
     boto3 = _median_import_s("boto3", runs)
     return [Row("Lambda handler cold import ÷ import boto3", handler / boto3, "×",
                 detail=f"median of {runs}: handler with the task module {handler * 1000:.0f} ms, "

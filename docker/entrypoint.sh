@@ -57,7 +57,7 @@ case "${PROCESSING_MODE:-}" in
                 ;;
         esac
         exec celery -A audio_tasks worker --loglevel="${LOG_LEVEL:-INFO}" \
-            --concurrency="$WORKER_CONCURRENCY" --include=audio_tasks.liveness \
+            --concurrency="$WORKER_CONCURRENCY" --include=audio_tasks.worker.liveness \
             "$heartbeat" --without-gossip --without-mingle "$@"
         ;;
     task)
@@ -69,7 +69,7 @@ case "${PROCESSING_MODE:-}" in
             */../*) fail "$EX_CONFIG" "S3_KEY='$S3_KEY' is not $key_rule" ;;
         esac
         [ "${#S3_KEY}" -le 1024 ] || fail "$EX_CONFIG" "S3_KEY (${#S3_KEY} characters) is not $key_rule"
-        exec python -m audio_tasks.oneshot
+        exec python -m audio_tasks.worker.oneshot
         ;;
     flower)
         require_queue_and_region

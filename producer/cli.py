@@ -86,8 +86,8 @@ def _demo(args) -> int:
 
 # -- submit / status -----------------------------------------------------------------
 def _submit(args) -> int:
-    from audio_tasks.records import SampleRecords
-    from audio_tasks.storage import Storage
+    from audio_tasks.aws.records import SampleRecords
+    from audio_tasks.aws.storage import Storage
     from producer.submission import submit_inputs, wait_for_final
 
     settings = Settings.from_env()
@@ -113,7 +113,7 @@ def _submit(args) -> int:
 
 
 def _status(args) -> int:
-    from audio_tasks.records import RecordNotFound, SampleRecords
+    from audio_tasks.aws.records import RecordNotFound, SampleRecords
 
     try:
         record = SampleRecords(Settings.from_env()).get(args.sample_id)

@@ -50,8 +50,8 @@ def run(user_files: list[Path], out_dir: Path) -> int:
 
 def _submit_and_wait(inputs: list[str], settings, out_dir: Path) -> list[dict]:
     from audio_tasks import aws
-    from audio_tasks.records import SampleRecords
-    from audio_tasks.storage import Storage, parse_s3_uri
+    from audio_tasks.aws.records import SampleRecords
+    from audio_tasks.aws.storage import Storage, parse_s3_uri
     from producer.submission import submit_inputs, wait_for_final
 
     records = SampleRecords(settings)

@@ -5,7 +5,7 @@ SQS cannot peek: reading the dead-letter queue receives its messages, hidden for
 redriven. Each read adds one to a message's receive count. A message is named by its
 SQS message id, its sample id or its task id. ``redrive`` puts the sample's record back
 to QUEUED, sends the message body unchanged to the work queue, then deletes it from the
-DLQ; a message that is not a valid job (see ``audio_tasks.sqs_messages``) is left there.
+DLQ; a message that is not a valid job (see ``audio_tasks.aws.sqs_messages``) is left there.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import sys
 from datetime import datetime, timezone
 
 from audio_tasks import aws
-from audio_tasks.queues import dead_letter_queue_url, work_queue_url
-from audio_tasks.records import RecordNotFound, SampleRecords
+from audio_tasks.aws.queues import dead_letter_queue_url, work_queue_url
+from audio_tasks.aws.records import RecordNotFound, SampleRecords
 from audio_tasks.settings import Settings
-from audio_tasks.sqs_messages import describe
+from audio_tasks.aws.sqs_messages import describe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _HOLD_S = 60

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from audio_tasks.records import SampleRecords
-from audio_tasks.storage import s3_uri
+from audio_tasks.aws.records import SampleRecords
+from audio_tasks.aws.storage import s3_uri
 
 
 class EnqueueFailed(Exception):
@@ -22,7 +22,7 @@ def new_sample_id() -> str:
 
 def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str | None = None) -> str:
     """Create the QUEUED record for s3://bucket/key and send the job; returns the sample id."""
-    from audio_tasks.tasks import process_sample  # imports Celery: kept out of module import
+    from audio_tasks.worker.tasks import process_sample  # imports Celery: kept out of module import
 
     sample_id = sample_id or new_sample_id()
     records.create(sample_id, s3_uri(bucket, key))

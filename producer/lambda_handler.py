@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote_plus
 
 from audio_tasks import logs
-from audio_tasks.records import RecordExists, SampleRecords
+from audio_tasks.aws.records import RecordExists, SampleRecords
 from audio_tasks.settings import Settings
 from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id
 

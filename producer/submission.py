@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from audio_tasks.errors import JobError, NotAFile
-from audio_tasks.records import FINAL_STATES, SampleRecords
+from audio_tasks.aws.records import FINAL_STATES, SampleRecords
 from audio_tasks.settings import Settings
-from audio_tasks.storage import Storage, parse_s3_uri
+from audio_tasks.aws.storage import Storage, parse_s3_uri
 from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from audio_tasks import aws
-from audio_tasks.records import SampleRecords
-from audio_tasks.storage import parse_s3_uri
+from audio_tasks.aws.records import SampleRecords
+from audio_tasks.aws.storage import parse_s3_uri
 from producer.demo import write_wav
-from tests.audio_oracles import ebur128
+from tests.audio.oracles import ebur128
 from tests.conftest import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +107,7 @@ def test_a_completed_sample_is_not_processed_again(stack, worker, tone):
 
 
 def _send_job(stack, sample_id, bucket, key):
-    code = ("from audio_tasks.tasks import process_sample;"
+    code = ("from audio_tasks.worker.tasks import process_sample;"
             f"process_sample.delay({sample_id!r}, {bucket!r}, {key!r})")
     subprocess.run([sys.executable, "-c", code], env=stack.env, check=True, timeout=60)
 

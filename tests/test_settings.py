@@ -53,7 +53,7 @@ def test_malformed_values_name_the_variable(name, value, message):
 
 
 def test_time_limits_are_the_maximum_job_duration_not_the_visibility_timeout():
-    # the visibility heartbeat keeps a long job's message hidden (audio_tasks.heartbeat)
+    # the visibility heartbeat keeps a long job's message hidden (audio_tasks.worker.heartbeat)
     settings = Settings.from_env({**LOCAL, "SQS_VISIBILITY_TIMEOUT": "30", "TASK_TIME_LIMIT": "120"})
     assert (settings.task_soft_time_limit, settings.task_time_limit) == (114, 120)
 

@@ -1,0 +1,73 @@
+"""Sample record transitions against DynamoDB in the emulator."""
+
+import uuid
+
+import pytest
+
+from audio_tasks.aws.records import RecordExists, RecordNotFound, SampleRecords
+
+
+@pytest.fixture
+def records(stack):
+    return SampleRecords(stack.settings)
+
+
+def _new(records) -> str:
+    sample_id = str(uuid.uuid4())
+    records.create(sample_id, "s3://bucket/key.wav")
+    return sample_id
+
+
+def test_a_new_record_is_queued(records):
+    sample_id = _new(records)
+    record = records.get(sample_id)
+    assert record["status"] == "QUEUED" and record["attempts"] == 0
+    assert record["input_uri"] == "s3://bucket/key.wav"
+    assert record["created_at"] == record["updated_at"]
+
+
+def test_ids_are_unique(records):
+    sample_id = _new(records)
+    with pytest.raises(RecordExists):
+        records.create(sample_id, "s3://other/key.wav")
+
+
+def test_happy_path_counts_attempts_and_stores_results(records):
+    sample_id = _new(records)
+    assert records.start(sample_id)["attempts"] == 1
+    assert records.start(sample_id)["attempts"] == 2  # a redelivery after a crash
+    done = records.complete(sample_id, {"duration_s": 1.5, "loudness": float("-inf"), "tags": ["a"]})
+    assert done["status"] == "COMPLETED"
+    assert records.get(sample_id)["results"] == {"duration_s": 1.5, "loudness": None, "tags": ["a"]}
+
+
+def test_completed_never_goes_back(records):
+    sample_id = _new(records)
+    records.start(sample_id)
+    records.complete(sample_id, {})
+    assert records.start(sample_id) is None
+    assert records.fail(sample_id, {"code": "x", "message": "late failure"}) is None
+    assert records.requeue(sample_id) is None
+    assert records.get(sample_id)["status"] == "COMPLETED"
+
+
+def test_only_a_processing_record_completes(records):
+    sample_id = _new(records)
+    assert records.complete(sample_id, {}) is None
+    assert records.get(sample_id)["status"] == "QUEUED"
+
+
+def test_failure_keeps_the_reason_and_is_final(records):
+    sample_id = _new(records)
+    records.start(sample_id)
+    failed = records.fail(sample_id, {"code": "invalid_audio", "message": "not audio"})
+    assert failed["status"] == "FAILED" and failed["error"]["code"] == "invalid_audio"
+    assert records.start(sample_id) is None
+    assert records.requeue(sample_id)["status"] == "QUEUED"  # a redrive may try again
+
+
+def test_unknown_samples_are_reported(records):
+    with pytest.raises(RecordNotFound):
+        records.get("no-such-sample")
+    with pytest.raises(RecordNotFound):
+        records.start("no-such-sample")

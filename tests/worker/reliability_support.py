@@ -1,0 +1,130 @@
+"""Helpers shared by the reliability tests: a fault-injecting stack, jobs, and a fault tally."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from audio_tasks import aws
+from audio_tasks.local_stack import LocalStack, StackOptions
+from audio_tasks.aws.records import FINAL_STATES, SampleRecords
+from audio_tasks.aws.storage import parse_s3_uri
+from producer.demo import write_wav
+from tests.conftest import ARTIFACTS, json_lines, run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+TALLY: Counter = Counter()  # see _TallyReport.ROWS
+
+
+class FaultyStack:
+    """A LocalStack whose workers run ``tests.worker.fault_injection``; jobs are picked by file name."""
+
+    def __init__(self, name: str, options: StackOptions, tmp: Path, worker_env: dict):
+        self.stack = LocalStack(ARTIFACTS / "logs" / name, options)
+        self.state = tmp / "runs"
+        self.inputs = tmp / "inputs"
+        self.worker_env = {"FAULT_STATE_DIR": str(self.state), "PYTHONPATH": str(REPO), **worker_env}
+
+    def __enter__(self) -> "FaultyStack":
+        shutil.rmtree(self.stack.log_dir, ignore_errors=True)  # tests read these logs: this run's only
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.inputs.mkdir(parents=True, exist_ok=True)
+        self.stack.__enter__()
+        self.env = self.stack.env
+        self.records = SampleRecords(self.stack.settings)
+        self.sqs = aws.client("sqs", self.stack.settings)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stack.__exit__(*exc)
+
+    def start_worker(self, name: str, **env) -> object:
+        return self.stack.start_worker(name=name, app="tests.worker.fault_injection",
+                                       extra_env={**self.worker_env, **env})
+
+    def submit(self, *names: str) -> list[str]:
+        """Upload a short tone under each file name and enqueue it; returns the sample ids."""
+        paths = []
+        for name in names:
+            path = self.inputs / name
+            if not path.exists():
+                t = np.arange(11025) / 22050
+                write_wav(path, 0.3 * np.sin(2 * np.pi * 440 * t)[:, None], 22050)
+            paths.append(str(path))
+        run = run_cli(self.env, "submit", *paths, "--json")
+        assert run.returncode == 0, run.stderr
+        ids = [line["sample_id"] for line in json_lines(run.stdout)]
+        TALLY["jobs submitted"] += len(ids)
+        return ids
+
+    def wait_final(self, sample_ids: list[str], timeout_s: float) -> dict[str, dict]:
+        """Poll the records until each is COMPLETED or FAILED (or the timeout passes)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            records = {s: self.records.get(s) for s in sample_ids}
+            if all(r["status"] in FINAL_STATES for r in records.values()) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.5)
+
+    def runs(self, sample_id: str) -> int:
+        """How many times a pool process started this job's work."""
+        path = self.state / f"{sample_id}.runs"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def artifacts(self, record: dict) -> dict[str, bytes]:
+        s3 = aws.client("s3", self.stack.settings)
+        return {name: s3.get_object(Bucket=b, Key=k)["Body"].read()
+                for name, (b, k) in ((n, parse_s3_uri(u)) for n, u in record["results"]["artifacts"].items())}
+
+    def dead_letters(self) -> list[dict]:
+        """``audio-tasks dlq list --json``."""
+        run = run_cli(self.env, "dlq", "list", "--json")
+        assert run.returncode == 0, run.stderr
+        return json_lines(run.stdout)
+
+    def worker_log(self, name: str) -> list[dict]:
+        return [json.loads(line) for line in self.stack.log_path(name).read_text().splitlines()
+                if line.startswith("{")]
+
+
+def celery_message(task: str, args: list, *, content_type: str = "application/json",
+                   body: bytes | None = None) -> str:
+    """An SQS message body shaped as kombu sends a Celery (protocol 2) task message."""
+    task_id = str(uuid.uuid4())
+    if body is None:
+        body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
+    envelope = {
+        "body": base64.b64encode(body).decode(), "content-encoding": "utf-8", "content-type": content_type,
+        "headers": {"lang": "py", "task": task, "id": task_id, "root_id": task_id, "parent_id": None,
+                    "group": None, "retries": 0, "eta": None, "expires": None, "timelimit": [None, None],
+                    "argsrepr": repr(args), "kwargsrepr": "{}", "origin": "test"},
+        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
+                       "delivery_info": {"exchange": "", "routing_key": "audio-processing"},
+                       "priority": 0, "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
+    }
+    return base64.b64encode(json.dumps(envelope).encode()).decode()
+
+
+class _TallyReport:
+    """Prints TALLY in pytest's terminal summary."""
+
+    ROWS = ("faults injected", "jobs submitted", "completed", "failed as expected", "lost",
+            "bad messages dead-lettered")
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_sep("-", "reliability under fault injection")
+        for row in self.ROWS:
+            terminalreporter.write_line(f"{row:<27} {TALLY[row]:>5}")
+
+
+def report_tally(config) -> None:
+    """Have the session print the fault tally at the end (once, however many modules ask)."""
+    if not config.pluginmanager.has_plugin("reliability-tally"):
+        config.pluginmanager.register(_TallyReport(), "reliability-tally")
