@@ -12,8 +12,10 @@ from urllib.parse import quote as _quote
 from urllib.parse import urlparse as _urlparse
 
 from audio_tasks.settings import Settings as _Settings
+from audio_tasks.settings import load as _load
+from audio_tasks.worker.extensions import CONSUMER as _CONSUMER
 
-_settings = _Settings.from_env()
+_settings = _load()
 
 
 def _broker_url(settings: _Settings) -> str:
@@ -69,16 +71,19 @@ event_serializer = "json"
 # maxReceiveCount); neither is one that fails unexpectedly (an unclassified exception
 # escaping the task shell), for the same reason. Retry policy: audio_tasks.worker.retry_policy.
 task_acks_late = True
+worker_concurrency = _settings.worker_concurrency
 worker_prefetch_multiplier = _settings.prefetch_multiplier
 task_reject_on_worker_lost = True
-task_acks_on_failure_or_timeout = False
+task_acks_on_failure = False
+task_acks_on_timeout = False
 # The maximum job duration; the visibility heartbeat (audio_tasks.worker.heartbeat) keeps the
 # message hidden until then, so these are independent of the visibility timeout.
 task_soft_time_limit = _settings.task_soft_time_limit
 task_time_limit = _settings.task_time_limit
 
-# Bad messages are logged with their SQS id and dead-lettered, never run or dropped.
-worker_consumer = "audio_tasks.worker.consumer:Consumer"
+# Bad messages are logged with their SQS id and dead-lettered, never run or dropped; this and
+# everything else the worker adds to Celery is listed in audio_tasks.worker.extensions.
+worker_consumer = _CONSUMER
 
 # Outcomes live in the sample records (DynamoDB), not in a result backend.
 task_ignore_result = True
@@ -93,7 +98,7 @@ worker_send_task_events = _settings.monitoring
 worker_enable_remote_control = _settings.monitoring
 if _settings.monitoring:
     broker_transport = "audio_tasks.monitoring.transport:Transport"
-    broker_transport_options["monitoring_prefix"] = _settings.monitoring_prefix
+    broker_transport_options.update(supports_fanout=True, monitoring_prefix=_settings.monitoring_prefix)
 
 worker_hijack_root_logger = False
 worker_log_color = False

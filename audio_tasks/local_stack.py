@@ -19,18 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audio_tasks import aws
-from audio_tasks.settings import DEFAULT_QUEUE_NAME, LOCAL_CREDENTIALS, LOCAL_REGION, Settings
+from audio_tasks.settings import LOCAL_CREDENTIALS, LOCAL_REGION, Settings
 
 
 @dataclass(frozen=True)
 class StackOptions:
-    visibility_timeout: int = 900
-    wait_time_seconds: int = 20
-    max_receive_count: int = 3
-    queue_name: str = DEFAULT_QUEUE_NAME
-    input_bucket: str = "audio-tasks-input"
-    output_bucket: str = "audio-tasks-output"
-    samples_table: str = "audio-samples"
+    """The stack's resources; names and timings default to the service's own defaults."""
+
+    visibility_timeout: int = Settings.visibility_timeout
+    wait_time_seconds: int = Settings.wait_time_seconds
+    max_receive_count: int = 3  # the template's MaxReceiveCount default
+    queue_name: str = Settings.queue_name
+    input_bucket: str = Settings.input_bucket
+    output_bucket: str = Settings.output_bucket
+    samples_table: str = Settings.samples_table
     monitoring: bool = False  # events and remote control for Flower (MONITORING_ENABLED)
 
 
@@ -123,11 +125,9 @@ class LocalStack:
                      extra_args: tuple[str, ...] = (), timeout_s: float = 60,
                      app: str = "audio_tasks") -> subprocess.Popen:
         """Start ``celery -A APP worker`` against this stack; returns once it is ready."""
-        env = {**self.env, **(extra_env or {})}
-        settings = Settings.from_env(env)
-        heartbeat = [f"--heartbeat-interval={settings.event_heartbeat_s:g}"] if settings.monitoring else []
+        env = {"LIVENESS_FILE": str(self.log_dir / f"{name}.alive"), **self.env, **(extra_env or {})}
         command = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel=INFO",
-                   f"--concurrency={concurrency}", f"--hostname={name}@%h", *heartbeat, *extra_args]
+                   f"--concurrency={concurrency}", f"--hostname={name}@%h", *extra_args]
         proc = self._spawn(name, command, env=env)
         self._wait_for_log(name, proc, " ready.", timeout_s)
         return proc

@@ -71,6 +71,13 @@ def _job_ids(record: logging.LogRecord) -> dict:
     return {"sample_id": _samples_by_task.get(task_id), "task_id": task_id}
 
 
+def error_line(logger: str, message: str, **fields) -> str:
+    """One JSON log line, for a process that fails before (or without) configured logging."""
+    line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": "ERROR",
+            "logger": logger, "message": message, **fields}
+    return json.dumps(line, default=str, ensure_ascii=False)
+
+
 def configure(level: str | int = "INFO", stream=None) -> None:
     """Send every log line of this process to ``stream`` (stderr) as JSON."""
     handler = logging.StreamHandler(stream or sys.stderr)

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from audio_tasks.audio.ffmpeg import ffmpeg_exe
-from audio_tasks.audio.pipeline import Options, house_gain_db, process_file
+from audio_tasks.audio.options import AudioOptions
+from audio_tasks.audio.pipeline import house_gain_db, process_file
 from benchmarks.report import Row
 
 
@@ -37,7 +38,7 @@ def _ffmpeg(*args: str) -> None:
 
 def pipeline_speed(work_dir: Path, minutes: float) -> list[Row]:
     source = make_mp3(work_dir / f"speed-{minutes:g}min.mp3", minutes)
-    options = Options()
+    options = AudioOptions()
     ebur128_s = _timed(lambda: _ffmpeg("-i", str(source), "-af", "ebur128=peak=true", "-f", "null", "-"))
     analysis_s = _timed(lambda: process_file(source))
     out = work_dir / "speed-out"

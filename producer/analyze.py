@@ -3,20 +3,20 @@
 Prints one line (or, with ``--json``, one JSON object) per file; a file that cannot be
 processed prints ``{"file", "error": {"code", "message"}}`` and the command exits 1
 after processing the rest. With ``--out DIR`` each file's artifacts go to DIR/<name>/.
+Options default to the house standard (``AudioOptions``), whatever the environment says.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from audio_tasks.audio.options import Limits, Options
-from audio_tasks.errors import JobError, NotAFile
-
-REPORTED = ("file", "duration_s", "sample_rate", "channels", "codec", "integrated_lufs", "loudness_range_lu",
-            "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "clipped_samples", "silence_ratio")
+from audio_tasks.audio.errors import AudioError
+from audio_tasks.audio.options import AudioOptions, Limits
+from audio_tasks.vocabulary import ErrorCode
+from producer.output import emit
 
 
 def add_parser(commands) -> None:
@@ -24,48 +24,48 @@ def add_parser(commands) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
     parser.add_argument("--out", type=Path, help="write each file's artifacts to OUT/<file name>/")
-    defaults = Options()
-    parser.add_argument("--target-lufs", type=float, default=defaults.target_lufs)
-    parser.add_argument("--true-peak-ceiling", type=float, default=defaults.true_peak_ceiling_dbtp)
-    parser.add_argument("--house-rate", type=int, default=defaults.house_sample_rate)
-    parser.add_argument("--trim-silence", action="store_true")
-    parser.add_argument("--preview-bitrate", type=int, default=defaults.preview_bitrate_kbps, metavar="KBPS")
-    parser.add_argument("--samples-per-pixel", type=int, default=defaults.waveform_samples_per_pixel)
-    parser.add_argument("--waveform-bits", type=int, choices=(8, 16), default=defaults.waveform_bits)
+    house = AudioOptions()  # each option's dest is the AudioOptions field it sets
+    parser.add_argument("--target-lufs", dest="target_lufs", type=float, default=house.target_lufs)
+    parser.add_argument("--true-peak-ceiling", dest="true_peak_ceiling_dbtp", type=float,
+                        default=house.true_peak_ceiling_dbtp)
+    parser.add_argument("--house-rate", dest="house_sample_rate", type=int, default=house.house_sample_rate)
+    parser.add_argument("--trim-silence", dest="trim_silence", action="store_true")
+    parser.add_argument("--preview-bitrate", dest="preview_bitrate_kbps", type=int,
+                        default=house.preview_bitrate_kbps, metavar="KBPS")
+    parser.add_argument("--samples-per-pixel", dest="waveform_samples_per_pixel", type=int,
+                        default=house.waveform_samples_per_pixel)
+    parser.add_argument("--waveform-bits", dest="waveform_bits", type=int, choices=(8, 16),
+                        default=house.waveform_bits)
     parser.set_defaults(command=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from audio_tasks.audio.pipeline import process_file  # numpy/scipy: only for this command
+    from audio_tasks.audio.pipeline import (
+        process_file,  # numpy/scipy: only for this command
+    )
 
-    options = Options(house_sample_rate=args.house_rate, target_lufs=args.target_lufs,
-                      true_peak_ceiling_dbtp=args.true_peak_ceiling, trim_silence=args.trim_silence,
-                      preview_bitrate_kbps=args.preview_bitrate,
-                      waveform_samples_per_pixel=args.samples_per_pixel, waveform_bits=args.waveform_bits)
+    options = AudioOptions(**{f.name: getattr(args, f.name) for f in fields(AudioOptions) if hasattr(args, f.name)})
     failures = 0
     for number, path in enumerate(args.files, 1):
         print(f"[{number}/{len(args.files)}] analysing {path}", file=sys.stderr, flush=True)
         out_dir = _artifact_dir(args.out, path, number) if args.out else None
         try:
             if not path.is_file():
-                raise NotAFile(f"no such file: {path}")
-            summary = {"file": str(path), **process_file(path, out_dir, Limits(), options).summary()}
-        except JobError as error:
-            failures += 1
-            _print(args.json, {"file": str(path), "error": error.as_dict()},
-                   f"{path}: ERROR {error.code}: {error.message}")
-            continue
-        _print(args.json, summary, _human(summary))
+                error = {"code": ErrorCode.NOT_A_FILE, "message": f"no such file: {path}"}
+            else:
+                summary = {"file": str(path), **process_file(path, out_dir, Limits(), options).summary()}
+                emit(args.json, summary, _human(summary))
+                continue
+        except AudioError as exc:
+            error = {"code": exc.code, "message": exc.message}
+        failures += 1
+        emit(args.json, {"file": str(path), "error": error}, f"{path}: ERROR {error['code']}: {error['message']}")
     return 1 if failures else 0
 
 
 def _artifact_dir(root: Path, path: Path, number: int) -> Path:
     target = root / path.name
     return target if not target.exists() else root / f"{path.name}.{number}"
-
-
-def _print(as_json: bool, obj: dict, text: str) -> None:
-    print(json.dumps(obj, sort_keys=True) if as_json else text, flush=True)
 
 
 def _human(s: dict) -> str:

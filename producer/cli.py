@@ -16,7 +16,9 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from audio_tasks.settings import ConfigError, Settings
+from audio_tasks.vocabulary import Status
 from producer import analyze, dlq
+from producer.output import emit
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -94,21 +96,21 @@ def _submit(args) -> int:
     records = SampleRecords(settings)
     submitted, errors = submit_inputs(args.inputs, settings, records, Storage(settings))
     for error in errors:
-        _emit(args.json, {"input": error["input"], "error": error["error"]},
+        emit(args.json, {"input": error["input"], "error": error["error"]},
               f"{error['input']}: not submitted: {error['error']['message']}", stream=sys.stderr)
     if not args.wait:
         for sample in submitted:
-            _emit(args.json, sample, f"{sample['sample_id']}  QUEUED  {sample['input']}")
+            emit(args.json, sample, f"{sample['sample_id']}  QUEUED  {sample['input']}")
         return EXIT_FAILED if errors else EXIT_OK
     finals, timed_out = wait_for_final(records, [s["sample_id"] for s in submitted], args.timeout,
                                        on_final=_progress_printer(len(submitted)))
     for sample in submitted:
         record = finals.get(sample["sample_id"]) or records.get(sample["sample_id"])
-        _emit(args.json, {"input": sample["input"], **record}, _record_line(sample["input"], record))
+        emit(args.json, {"input": sample["input"], **record}, _record_line(sample["input"], record))
     if timed_out:
         print(f"audio-tasks: timed out after {args.timeout:.0f} s", file=sys.stderr)
         return EXIT_TIMEOUT
-    ok = not errors and all(r["status"] == "COMPLETED" for r in finals.values())
+    ok = not errors and all(r["status"] == Status.COMPLETED for r in finals.values())
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -132,7 +134,7 @@ def _status(args) -> int:
 def _record_line(source: str, record: dict) -> str:
     results = record.get("results") or {}
     detail = (f"{results.get('duration_s', 0):.2f}s {results.get('channels')}ch {results.get('sample_rate')}Hz"
-              if record["status"] == "COMPLETED" else (record.get("error") or {}).get("message", ""))
+              if record["status"] == Status.COMPLETED else (record.get("error") or {}).get("message", ""))
     return f"{record['sample_id']}  {record['status']:<10} {source}  {detail}"
 
 
@@ -145,10 +147,6 @@ def _progress_printer(total: int):
         print(f"[{done}/{total}] {record['sample_id']} {record['status']}", file=sys.stderr, flush=True)
 
     return on_final
-
-
-def _emit(as_json: bool, obj: dict, text: str, stream=None) -> None:
-    print(json.dumps(obj, sort_keys=True) if as_json else text, file=stream or sys.stdout, flush=True)
 
 
 # -- monitoring ----------------------------------------------------------------------

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_tasks.vocabulary import Status
+
 EXPECTED_FAILURES = {"not-audio.wav", "empty.wav"}
 
 
@@ -75,7 +77,7 @@ def _submit_and_wait(inputs: list[str], settings, out_dir: Path) -> list[dict]:
             s3.download_file(bucket, key, str(target))
         rows.append({
             "file": name, "sample_id": record["sample_id"], "status": record["status"],
-            "expected": "FAILED" if name in EXPECTED_FAILURES else "COMPLETED",
+            "expected": Status.FAILED if name in EXPECTED_FAILURES else Status.COMPLETED,
             "duration_s": results.get("duration_s"), "channels": results.get("channels"),
             "sample_rate": results.get("sample_rate"), "codec": results.get("codec"),
             "error": (record.get("error") or {}).get("message"),

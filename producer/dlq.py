@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 from audio_tasks import aws
 from audio_tasks.aws.queues import dead_letter_queue_url, work_queue_url
 from audio_tasks.aws.records import RecordNotFound, SampleRecords
-from audio_tasks.settings import Settings
 from audio_tasks.aws.sqs_messages import describe
+from audio_tasks.settings import Settings
+from audio_tasks.vocabulary import ErrorCode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _HOLD_S = 60
@@ -75,7 +76,7 @@ class _DeadLetters:
         sent = info["sent_at"]
         info["age_s"] = (round((datetime.now(timezone.utc) - datetime.fromisoformat(sent)).total_seconds())
                          if sent else None)
-        info["error"] = {"code": "invalid_message", "message": info["problem"]} if info["problem"] else None
+        info["error"] = {"code": ErrorCode.INVALID_MESSAGE, "message": info["problem"]} if info["problem"] else None
         if info["sample_id"]:
             try:
                 record = self.records.get(info["sample_id"])

@@ -10,6 +10,7 @@ import uuid
 
 from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import s3_uri
+from audio_tasks.vocabulary import ErrorCode
 
 
 class EnqueueFailed(Exception):
@@ -22,7 +23,9 @@ def new_sample_id() -> str:
 
 def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str | None = None) -> str:
     """Create the QUEUED record for s3://bucket/key and send the job; returns the sample id."""
-    from audio_tasks.worker.tasks import process_sample  # imports Celery: kept out of module import
+    from audio_tasks.worker.tasks import (
+        process_sample,  # imports Celery: kept out of module import
+    )
 
     sample_id = sample_id or new_sample_id()
     records.create(sample_id, s3_uri(bucket, key))
@@ -31,7 +34,7 @@ def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str
                                    retry_policy={"max_retries": 3, "interval_start": 0.2,
                                                  "interval_step": 0.5, "interval_max": 2})
     except Exception as exc:
-        error = {"code": "enqueue_failed", "message": f"{type(exc).__name__}: {exc}"}
+        error = {"code": ErrorCode.ENQUEUE_FAILED, "message": f"{type(exc).__name__}: {exc}"}
         records.fail(sample_id, error)
         raise EnqueueFailed(f"sample {sample_id}: could not send the job: {error['message']}") from exc
     return sample_id

@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from audio_tasks.errors import JobError, NotAFile
-from audio_tasks.aws.records import FINAL_STATES, SampleRecords
-from audio_tasks.settings import Settings
+from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import Storage, parse_s3_uri
+from audio_tasks.errors import JobError, PermanentError
+from audio_tasks.settings import Settings
+from audio_tasks.vocabulary import FINAL_STATES, ErrorCode
 from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id
 
 
@@ -30,7 +31,7 @@ def submit_inputs(inputs: Iterable[str], settings: Settings, records: SampleReco
         except JobError as exc:
             errors.append({"input": source, "error": exc.as_dict()})
         except EnqueueFailed as exc:
-            errors.append({"input": source, "error": {"code": "enqueue_failed", "message": str(exc)}})
+            errors.append({"input": source, "error": {"code": ErrorCode.ENQUEUE_FAILED, "message": str(exc)}})
     return submitted, errors
 
 
@@ -40,7 +41,7 @@ def _locate(source: str, sample_id: str, settings: Settings, storage: Storage) -
         return parse_s3_uri(source)
     path = Path(source)
     if not path.is_file():
-        raise NotAFile(f"no such file: {source}")
+        raise PermanentError(ErrorCode.NOT_A_FILE, f"no such file: {source}")
     key = f"{settings.input_prefix}{sample_id}/{path.name}"
     storage.upload_input(path, key)
     return settings.input_bucket, key

@@ -1,22 +1,15 @@
 """Shared fixtures: the emulator-backed local stack and a real worker subprocess.
 
 Integration tests talk to moto's server over HTTP (the same boto3/kombu code paths as
-production), never to in-process fakes.
+production), never to in-process fakes. Helpers live in ``tests.support``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from audio_tasks.local_stack import LocalStack
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+from tests.support import ARTIFACTS
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +25,8 @@ def worker(stack):
     return stack.start_worker(name="worker")
 
 
-def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``audio-tasks ARGS`` as a subprocess with ``env``."""
-    return subprocess.run([sys.executable, "-m", "producer.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def clean_env(**overrides: str) -> dict:
-    """The current environment without any AWS/queue settings, plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
-    env.update(overrides)
-    return env
+def pytest_collection_modifyitems(items):
+    """A test that uses the emulator is end-to-end, whether or not its module says so."""
+    for item in items:
+        if {"stack", "worker"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import clean_env
+from tests.support import clean_env
 
 pytestmark = pytest.mark.e2e
 

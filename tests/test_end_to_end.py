@@ -14,7 +14,7 @@ from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import parse_s3_uri
 from producer.demo import write_wav
 from tests.audio.oracles import ebur128
-from tests.conftest import json_lines, run_cli
+from tests.support import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,8 @@
 import pytest
 
-from audio_tasks.settings import ConfigError, Settings
+from audio_tasks.audio.options import AudioOptions, Limits
+from audio_tasks.message import JobArguments
+from audio_tasks.settings import ConfigError, LivenessSettings, Settings, task_mode_job
 
 LOCAL = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
 PROD = {"SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/audio-processing",
@@ -37,7 +39,8 @@ def test_local_mode_has_defaults():
     ("SQS_VISIBILITY_TIMEOUT", "0", "SQS_VISIBILITY_TIMEOUT='0' must be between"),
     ("SQS_WAIT_TIME_SECONDS", "21", "SQS_WAIT_TIME_SECONDS='21' must be between 0 and 20"),
     ("AWS_ENDPOINT_URL", "localhost:4566", "AWS_ENDPOINT_URL='localhost:4566' is not an http"),
-    ("SQS_QUEUE_URL", "https://sqs.example.com/", "does not end in a queue name"),
+    ("SQS_QUEUE_URL", "https://sqs.example.com/", "is not an SQS queue URL"),
+    ("SQS_DLQ_URL", "https://sqs.example.com/123456789012/", "SQS_DLQ_URL='https://sqs.example.com/123456789012/' is not"),
     ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' must be one of"),
     ("TASK_TIME_LIMIT", "100000", "TASK_TIME_LIMIT='100000' must be between"),
     ("MONITORING_ENABLED", "maybe", "MONITORING_ENABLED='MAYBE' must be one of TRUE, FALSE"),
@@ -68,8 +71,8 @@ def test_retry_settings_are_bounded_by_what_sqs_can_delay():
 def test_audio_options_come_from_the_environment():
     settings = Settings.from_env({**LOCAL, "TARGET_LUFS": "-16", "TRIM_SILENCE": "true", "WAVEFORM_BITS": "16",
                                   "HOUSE_SAMPLE_RATE": "48000", "PREVIEW_BITRATE_KBPS": "192"})
-    assert (settings.target_lufs, settings.trim_silence, settings.waveform_bits) == (-16.0, True, 16)
-    assert (settings.house_sample_rate, settings.preview_bitrate_kbps) == (48000, 192)
+    assert settings.audio == AudioOptions(target_lufs=-16.0, trim_silence=True, waveform_bits=16,
+                                          house_sample_rate=48000, preview_bitrate_kbps=192)
     with pytest.raises(ConfigError, match="WAVEFORM_BITS='12' must be one of 8, 16"):
         Settings.from_env({**LOCAL, "WAVEFORM_BITS": "12"})
 
@@ -79,3 +82,56 @@ def test_monitoring_is_off_unless_enabled():
     settings = Settings.from_env({**PROD, "MONITORING_ENABLED": "true", "FLOWER_BASIC_AUTH": "a:b"})
     assert settings.monitoring and settings.event_heartbeat_s == 10.0
     assert "a:b" not in repr(settings)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"SQS_QUEUE_URL": "prod-audio-processing"}, "SQS_QUEUE_URL='prod-audio-processing' is not an http(s) URL"),
+    ({"SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/audio"}, "is not an SQS queue URL"),
+    ({"SQS_QUEUE_URL": PROD["SQS_QUEUE_URL"].replace("https", "http")}, "must use https"),
+    ({"AWS_REGION": "Ireland"}, "AWS_REGION='Ireland' is not an AWS region"),
+    ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY='0' must be between 1 and 64"),
+    ({"WORKER_CONCURRENCY": "2; rm -rf /"}, "WORKER_CONCURRENCY='2; rm -rf /' is not a valid int"),
+])
+def test_production_values_are_checked_before_anything_starts(overrides, message):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({**PROD, **overrides})
+    assert message in str(raised.value)
+
+
+def test_plain_http_queue_urls_are_for_the_emulator_only():
+    settings = Settings.from_env({**LOCAL, "SQS_QUEUE_URL": "http://127.0.0.1:5000/123456789012/audio-processing"})
+    assert settings.queue_name == "audio-processing"
+
+
+JOB = {"SAMPLE_ID": "s-1", "S3_BUCKET": "audio-in", "S3_KEY": "incoming/s-1/a.wav"}
+
+
+def test_task_mode_reads_one_job():
+    assert task_mode_job(JOB) == JobArguments("s-1", "audio-in", "incoming/s-1/a.wav")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"SAMPLE_ID": ""}, "SAMPLE_ID is not set"),
+    ({"SAMPLE_ID": "a b"}, "SAMPLE_ID='a b' is not"),
+    ({"S3_BUCKET": "Not_A_Bucket"}, "S3_BUCKET='Not_A_Bucket' is not"),
+    ({"S3_KEY": ""}, "S3_KEY is not set"),
+    ({"S3_KEY": "/incoming/a.wav"}, "S3_KEY='/incoming/a.wav' is not"),
+    ({"S3_KEY": "incoming/../secrets/a.wav"}, "S3_KEY='incoming/../secrets/a.wav' is not"),
+    ({"S3_KEY": "k" * 1025}, "S3_KEY(1025 characters) is not"),
+])
+def test_task_mode_refuses_a_malformed_job(overrides, message):
+    with pytest.raises(ConfigError) as raised:
+        task_mode_job({**JOB, **overrides})
+    assert message in str(raised.value)
+
+
+def test_liveness_settings_stand_alone_for_the_health_check():
+    assert LivenessSettings.from_env({}) == LivenessSettings()
+    with pytest.raises(ConfigError, match="LIVENESS_MAX_AGE_SECONDS='soon' is not a valid float"):
+        LivenessSettings.from_env({"LIVENESS_MAX_AGE_SECONDS": "soon"})
+
+
+def test_every_default_is_the_one_the_dataclasses_define():
+    settings = Settings.from_env(LOCAL)
+    assert settings.limits == Limits() and settings.audio == AudioOptions()
+    assert settings == Settings(endpoint_url=LOCAL["AWS_ENDPOINT_URL"])

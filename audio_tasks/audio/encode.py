@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from audio_tasks.audio.errors import InvalidAudio
 from audio_tasks.audio.ffmpeg import ffmpeg_exe, input_args
-from audio_tasks.errors import InvalidAudio
 
 _BITEXACT = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
 

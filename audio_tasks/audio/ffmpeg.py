@@ -20,8 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
+from audio_tasks.audio.errors import DecoderKilled, InvalidAudio
 from audio_tasks.audio.sniff import forced_demuxer
-from audio_tasks.errors import InvalidAudio, TransientError
 
 BLOCK_FRAMES = 65536  # decoded frames per block handed to analysers
 
@@ -200,7 +200,7 @@ class PcmStream:
         if code != 0:
             message = _last_error(b"".join(self._stderr).decode("utf-8", "replace"))
             if code < 0:  # killed by a signal we did not send: the machine, not the file
-                raise TransientError(f"ffmpeg was killed by signal {-code}")
+                raise DecoderKilled(f"ffmpeg was killed by signal {-code}")
             raise InvalidAudio(f"the audio could not be decoded: {message}")
         if self.frames == 0:
             raise InvalidAudio("the file contains no audio samples")

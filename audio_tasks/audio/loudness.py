@@ -21,6 +21,8 @@ import math
 import numpy as np
 from scipy import signal
 
+from audio_tasks.audio.blocks import FrameCutter
+
 SEGMENT_S = 0.1
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -66,26 +68,14 @@ class LoudnessMeter:
         self._sos = k_weighting_sos(sample_rate)
         self._zi = np.zeros((self._sos.shape[0], 2, channels))
         self._weights = channel_weights(channels, channel_mask)
-        self._segment = max(1, round(sample_rate * SEGMENT_S))
-        self._partial_sum = np.zeros(channels)  # the unfinished segment
-        self._partial_frames = 0
+        self._segments_cut = FrameCutter(max(1, round(sample_rate * SEGMENT_S)))
         self._segments: list[np.ndarray] = []  # (n, channels) mean squares per 100 ms
 
     def feed(self, block: np.ndarray) -> None:
         weighted, self._zi = signal.sosfilt(self._sos, block, axis=0, zi=self._zi)
-        squares = np.square(weighted)
-        head = min(self._segment - self._partial_frames, len(squares))
-        self._partial_sum += squares[:head].sum(axis=0)
-        self._partial_frames += head
-        if self._partial_frames < self._segment:
-            return
-        self._segments.append(self._partial_sum[None, :] / self._segment)
-        rest = squares[head:]
-        whole = len(rest) // self._segment * self._segment
-        if whole:
-            self._segments.append(rest[:whole].reshape(-1, self._segment, rest.shape[1]).mean(axis=1))
-        self._partial_sum = rest[whole:].sum(axis=0)
-        self._partial_frames = len(rest) - whole
+        segments = self._segments_cut.frames(np.square(weighted))
+        if len(segments):
+            self._segments.append(segments.mean(axis=1))
 
     def segment_powers(self) -> np.ndarray:
         """Channel-weighted power per complete 100 ms segment."""

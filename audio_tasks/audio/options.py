@@ -1,7 +1,8 @@
-"""What the pipeline may be given and asked to make: input limits and artifact options.
+"""What the pipeline may be given and asked to make: input limits and audio options.
 
-Plain dataclasses with no numpy behind them, so the task shell, the CLI and the Lambda
-can describe a job without loading the audio core.
+Plain dataclasses with no numpy behind them, so the settings, the CLI and the Lambda can
+describe a job without loading the audio core. Each default is defined here once: the
+settings (``audio_tasks.settings``), ``audio-tasks analyze`` and the local stack read them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Options:
+class AudioOptions:
     """How the artifacts are made; the defaults are the house standard."""
 
     house_sample_rate: int = 44100

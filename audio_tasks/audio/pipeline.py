@@ -17,16 +17,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from audio_tasks.audio.encode import Encoder, HouseFormat, house_wav_command, preview_command
+from audio_tasks.audio.encode import (
+    Encoder,
+    HouseFormat,
+    house_wav_command,
+    preview_command,
+)
+from audio_tasks.audio.errors import InputTooLarge, InvalidAudio
 from audio_tasks.audio.ffmpeg import MediaInfo, PcmStream, probe
 from audio_tasks.audio.levels import LevelMeter
-from audio_tasks.audio.options import Limits, Options
 from audio_tasks.audio.loudness import LoudnessMeter
+from audio_tasks.audio.options import AudioOptions, Limits
 from audio_tasks.audio.silence import SilenceDetector
-from audio_tasks.audio.spectrum import Spectrum
 from audio_tasks.audio.sniff import check_wav_data_size
+from audio_tasks.audio.spectrum import Spectrum
 from audio_tasks.audio.waveform import WaveformPeaks
-from audio_tasks.errors import InputTooLarge, InvalidAudio
 
 # Headroom kept below the true-peak ceiling for what resampling to the house rate adds.
 _RESAMPLING_HEADROOM_DB = 0.2
@@ -44,7 +49,7 @@ class ProcessResult:
 
 
 def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limits(),
-                 options: Options = Options()) -> ProcessResult:
+                 options: AudioOptions = AudioOptions()) -> ProcessResult:
     """Measure ``path``; with ``out_dir``, also write the artifacts there.
 
     Raises InvalidAudio / InputTooLarge (permanent) for input that cannot be processed.
@@ -97,7 +102,7 @@ def _check_complete(info: MediaInfo, decoded_s: float) -> None:
                            f"{decoded_s:.2f} s could be decoded")
 
 
-def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: Options):
+def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: AudioOptions):
     with PcmStream(path, timeout_s=limits.decode_timeout_s) as stream:
         rate, channels = stream.sample_rate, stream.channels
         analysers = {
@@ -138,7 +143,7 @@ def _result(analyser) -> dict:
     return {} if isinstance(analyser, (WaveformPeaks, Spectrum)) else analyser.result()
 
 
-def house_gain_db(measurements: dict, options: Options) -> float:
+def house_gain_db(measurements: dict, options: AudioOptions) -> float:
     """Gain that brings the file to the target loudness without passing the peak ceiling."""
     loudness, true_peak = measurements["integrated_lufs"], measurements["true_peak_dbtp"]
     if loudness is None or true_peak is None:
@@ -148,7 +153,7 @@ def house_gain_db(measurements: dict, options: Options) -> float:
 
 
 def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers: dict,
-                     limits: Limits, options: Options) -> None:
+                     limits: Limits, options: AudioOptions) -> None:
     m = result.measurements
     gain = house_gain_db(m, options)
     trim_start = trim_end = None

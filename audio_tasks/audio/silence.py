@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audio_tasks.audio.blocks import FrameCutter
+
 DEFAULT_THRESHOLD_DBFS = -60.0
 
 
@@ -16,27 +18,18 @@ class SilenceDetector:
     def __init__(self, sample_rate: int, threshold_dbfs: float = DEFAULT_THRESHOLD_DBFS):
         self._rate = sample_rate
         self._threshold = 10 ** (threshold_dbfs / 20)
-        self._segment = max(1, round(sample_rate / 10))
+        self._segments_cut = FrameCutter(max(1, round(sample_rate / 10)))
         self._frames = 0
         self._first_sound: int | None = None
         self._last_sound: int | None = None
         self._segments = 0
         self._silent_segments = 0
-        self._pending_peak = 0.0
-        self._pending_frames = 0
 
     def feed(self, block: np.ndarray) -> None:
         magnitude = np.abs(block)
-        head = min(self._segment - self._pending_frames, len(block))
-        self._pending_peak = max(self._pending_peak, float(magnitude[:head].max()) if head else 0.0)
-        self._pending_frames += head
-        if self._pending_frames == self._segment:
-            self._close_segments(np.array([self._pending_peak]))
-            rest = magnitude[head:]
-            whole = len(rest) // self._segment * self._segment
-            self._close_segments(rest[:whole].reshape(-1, self._segment * rest.shape[1]).max(axis=1))
-            self._pending_peak = float(rest[whole:].max()) if len(rest) > whole else 0.0
-            self._pending_frames = len(rest) - whole
+        segments = self._segments_cut.frames(magnitude)
+        if len(segments):
+            self._close_segments(segments.reshape(len(segments), -1).max(axis=1))
         audible = (magnitude >= self._threshold).ravel()  # frame-major: index // channels = frame
         if audible.any():
             channels = block.shape[1]
@@ -50,9 +43,10 @@ class SilenceDetector:
         self._silent_segments += int(np.count_nonzero(peaks < self._threshold))
 
     def result(self) -> dict:
-        if self._pending_frames:
-            self._close_segments(np.array([self._pending_peak]))
-            self._pending_frames = 0
+        rest = self._segments_cut.remainder
+        if rest is not None and len(rest):  # the last, shorter segment
+            self._close_segments(rest.max(keepdims=True).ravel())
+            self._segments_cut.remainder = None
         if self._first_sound is None:
             leading = trailing = self._frames
         else:

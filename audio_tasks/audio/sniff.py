@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from audio_tasks.errors import InvalidAudio
+from audio_tasks.audio.errors import InvalidAudio
 
 _MAX_CHUNKS = 64
 

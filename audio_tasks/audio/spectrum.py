@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_tasks.audio.blocks import FrameCutter
 from audio_tasks.audio.mixdown import mixdown
 
 FRAME = 2048
@@ -24,7 +25,7 @@ _FULL_SCALE_POWER = (FRAME / 4) ** 2  # a full-scale sine's bin power under this
 class Spectrum:
     def __init__(self, sample_rate: int, columns: int = 512):
         self._rate, self._target = sample_rate, columns
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._frames_cut = FrameCutter(FRAME)
         self._frames_per_column = 1
         self._columns: list[np.ndarray] = []  # summed power per bin
         self._column_frames = 0
@@ -32,12 +33,10 @@ class Spectrum:
         self._magnitude_sum = np.zeros(FRAME // 2 + 1)
 
     def feed(self, block: np.ndarray) -> None:
-        mono = np.concatenate([self._pending, mixdown(block)])
-        whole = len(mono) // FRAME * FRAME
-        self._pending = mono[whole:]
-        if not whole:
+        frames = self._frames_cut.frames(mixdown(block))
+        if not len(frames):
             return
-        magnitudes = np.abs(np.fft.rfft(mono[:whole].reshape(-1, FRAME) * _WINDOW, axis=1))
+        magnitudes = np.abs(np.fft.rfft(frames * _WINDOW, axis=1))
         self._magnitude_sum += magnitudes.sum(axis=0)
         for power in np.square(magnitudes, dtype=np.float64):
             self._add_frame(power)
@@ -73,7 +72,7 @@ class Spectrum:
             db = 10 * np.log10(mean_power / _FULL_SCALE_POWER)
         return np.clip(db, -120.0, 0.0), self._frames_per_column * FRAME / self._rate
 
-    def write_png(self, path: Path, title: str = "") -> None:
+    def write_png(self, path: Path) -> None:
         """Render the spectrogram (time × frequency, dBFS colour scale, labelled axes)."""
         import matplotlib
 
@@ -90,8 +89,6 @@ class Spectrum:
                             interpolation="nearest")
         axes.set_xlabel("Time (s)")
         axes.set_ylabel("Frequency (kHz)")
-        if title:
-            axes.set_title(title)
         figure.colorbar(image, ax=axes, label="Level (dBFS)")
         figure.tight_layout()
         buffer = io.BytesIO()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_tasks.audio.blocks import FrameCutter
 from audio_tasks.audio.mixdown import mixdown
 
 
@@ -24,25 +25,23 @@ class WaveformPeaks:
         if samples_per_pixel < 1:
             raise ValueError("samples_per_pixel must be at least 1")
         self._rate, self._spp, self._bits = sample_rate, samples_per_pixel, bits
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._pixels_cut = FrameCutter(samples_per_pixel)
         self._mins: list[np.ndarray] = []
         self._maxs: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
-        mono = np.concatenate([self._pending, mixdown(block)])
-        whole = len(mono) // self._spp * self._spp
-        if whole:
-            pixels = mono[:whole].reshape(-1, self._spp)
+        pixels = self._pixels_cut.frames(mixdown(block))
+        if len(pixels):
             self._mins.append(pixels.min(axis=1))
             self._maxs.append(pixels.max(axis=1))
-        self._pending = mono[whole:]
 
     def write_json(self, path: Path) -> None:
         """Write the audiowaveform JSON, streaming the data so no huge list is built."""
         mins, maxs = list(self._mins), list(self._maxs)
-        if len(self._pending):
-            mins.append(self._pending.min(keepdims=True))
-            maxs.append(self._pending.max(keepdims=True))
+        rest = self._pixels_cut.remainder
+        if rest is not None and len(rest):  # the last pixel covers what is left
+            mins.append(rest.min(keepdims=True))
+            maxs.append(rest.max(keepdims=True))
         empty = [np.zeros(0, dtype=np.float32)]
         pairs = np.stack([_to_int(np.concatenate(mins or empty), self._bits),
                           _to_int(np.concatenate(maxs or empty), self._bits)], axis=1).ravel()

@@ -1,10 +1,9 @@
-"""The work queue and its dead-letter queue: URLs, the redrive policy, message visibility."""
+"""The work queue and its dead-letter queue: URLs, the redrive policy, a received message's visibility."""
 
 from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 
 from audio_tasks import aws
 from audio_tasks.settings import Settings
@@ -26,31 +25,22 @@ def dead_letter_queue_url(settings: Settings, sqs=None) -> str:
     return (sqs or aws.client("sqs", settings)).get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
 
 
-@lru_cache(maxsize=1)
-def max_receive_count(settings: Settings) -> int | None:
-    """The work queue's ``maxReceiveCount`` (read once per process), or None without a DLQ."""
-    sqs = aws.client("sqs", settings)
+def read_max_receive_count(settings: Settings, sqs) -> int | None:
+    """The work queue's ``maxReceiveCount``, or None if it has no redrive policy (no DLQ)."""
     attributes = sqs.get_queue_attributes(QueueUrl=work_queue_url(settings, sqs),
                                           AttributeNames=["RedrivePolicy"])["Attributes"]
     policy = attributes.get("RedrivePolicy")
     return int(json.loads(policy)["maxReceiveCount"]) if policy else None
 
 
-@lru_cache(maxsize=1)
-def worker_sqs():
-    """One SQS client per worker process for visibility changes (boto3 clients are thread-safe)."""
-    return aws.client("sqs", Settings.from_env())
-
-
-def set_visibility(message, seconds: int) -> bool:
+def set_visibility(sqs, message, seconds: int) -> bool:
     """ChangeMessageVisibility on a received kombu ``message``; False (logged) if it failed."""
     info = message.delivery_info
     receipt = (info.get("sqs_message") or {}).get("ReceiptHandle")
     if not (receipt and info.get("sqs_queue")):
         return False
     try:
-        worker_sqs().change_message_visibility(QueueUrl=info["sqs_queue"], ReceiptHandle=receipt,
-                                               VisibilityTimeout=seconds)
+        sqs.change_message_visibility(QueueUrl=info["sqs_queue"], ReceiptHandle=receipt, VisibilityTimeout=seconds)
     except Exception as exc:  # an expired receipt handle, a network error: SQS decides later
         log.warning("could not set the visibility of message %s to %d s: %s",
                     (info.get("sqs_message") or {}).get("MessageId"), seconds, exc)
@@ -58,9 +48,9 @@ def set_visibility(message, seconds: int) -> bool:
     return True
 
 
-def release(message) -> bool:
+def release(sqs, message) -> bool:
     """Make a received message visible again at once (counts as a receive for the DLQ)."""
-    return set_visibility(message, 0)
+    return set_visibility(sqs, message, 0)
 
 
 def receive_count(message) -> int:

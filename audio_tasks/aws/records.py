@@ -18,9 +18,7 @@ from botocore.exceptions import ClientError
 
 from audio_tasks import aws
 from audio_tasks.settings import Settings
-
-QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
-FINAL_STATES = frozenset({COMPLETED, FAILED})
+from audio_tasks.vocabulary import Status
 
 
 class RecordExists(Exception):
@@ -41,7 +39,7 @@ class SampleRecords:
     def create(self, sample_id: str, input_uri: str) -> dict:
         """Create the record QUEUED; raises RecordExists if the id is taken."""
         now = _now()
-        item = {"sample_id": sample_id, "status": QUEUED, "input_uri": input_uri,
+        item = {"sample_id": sample_id, "status": Status.QUEUED, "input_uri": input_uri,
                 "created_at": now, "updated_at": now, "attempts": 0}
         try:
             self._db.put_item(TableName=self._table, Item=_to_dynamo(item),
@@ -66,9 +64,9 @@ class SampleRecords:
         redelivery of finished work: the caller must do nothing). Raises RecordNotFound.
         """
         return self._transition(
-            sample_id, PROCESSING,
+            sample_id, Status.PROCESSING,
             condition="#status IN (:queued, :processing)",
-            values={":queued": QUEUED, ":processing": PROCESSING},
+            values={":queued": Status.QUEUED, ":processing": Status.PROCESSING},
             set_clauses=["attempts = if_not_exists(attempts, :zero) + :one"],
             extra_values={":zero": 0, ":one": 1},
         )
@@ -76,9 +74,9 @@ class SampleRecords:
     def complete(self, sample_id: str, results: dict) -> dict | None:
         """PROCESSING → COMPLETED with ``results``; None if it was not PROCESSING."""
         return self._transition(
-            sample_id, COMPLETED,
+            sample_id, Status.COMPLETED,
             condition="#status = :processing",
-            values={":processing": PROCESSING},
+            values={":processing": Status.PROCESSING},
             set_clauses=["results = :results"],
             remove="#error",
             extra_values={":results": results},
@@ -87,9 +85,9 @@ class SampleRecords:
     def fail(self, sample_id: str, error: dict) -> dict | None:
         """Any non-final state → FAILED with ``error`` ({code, message}); None if final."""
         return self._transition(
-            sample_id, FAILED,
+            sample_id, Status.FAILED,
             condition="NOT #status IN (:completed, :failed)",
-            values={":completed": COMPLETED, ":failed": FAILED},
+            values={":completed": Status.COMPLETED, ":failed": Status.FAILED},
             set_clauses=["#error = :error"],
             extra_values={":error": error},
         )
@@ -97,9 +95,9 @@ class SampleRecords:
     def requeue(self, sample_id: str) -> dict | None:
         """Any state but COMPLETED → QUEUED (a released or redriven job); None if COMPLETED."""
         return self._transition(
-            sample_id, QUEUED,
+            sample_id, Status.QUEUED,
             condition="#status <> :completed",
-            values={":completed": COMPLETED},
+            values={":completed": Status.COMPLETED},
         )
 
     def _transition(self, sample_id, status, *, condition, values, set_clauses=(), remove=None,

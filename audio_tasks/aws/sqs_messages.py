@@ -13,8 +13,7 @@ import binascii
 import json
 from datetime import datetime, timezone
 
-TASK_NAME = "audio_tasks.process_sample"
-JOB_FIELDS = ("sample_id", "bucket", "key")
+from audio_tasks.message import JOB_FIELDS, TASK_NAME, JobArguments
 
 
 def describe(message: dict) -> dict:
@@ -32,13 +31,14 @@ def describe(message: dict) -> dict:
         "task": None, "task_id": None, "sample_id": None, "args": None, "problem": None,
     }
     try:
-        info.update(_job(message.get("Body", "")))
+        _read_job(message.get("Body", ""), info)
     except ValueError as exc:
         info["problem"] = str(exc)
     return info
 
 
-def _job(raw: str) -> dict:
+def _read_job(raw: str, info: dict) -> None:
+    """Fill ``info`` with what ``raw`` says, as far as it can be read; ValueError says where it stops."""
     envelope = _json_object(raw)
     if envelope is None:
         raw_bytes = _b64(raw)
@@ -46,7 +46,7 @@ def _job(raw: str) -> dict:
     if envelope is None or not isinstance(envelope.get("headers"), dict):
         raise ValueError("not a Celery message (the body is not a kombu JSON envelope)")
     headers = envelope["headers"]
-    job = {"task": headers.get("task"), "task_id": headers.get("id")}
+    info.update(task=headers.get("task"), task_id=headers.get("id"))
     content_type = envelope.get("content-type")
     if content_type != "application/json":
         raise ValueError(f"content type {content_type!r} is refused (only application/json is accepted)")
@@ -57,17 +57,14 @@ def _job(raw: str) -> dict:
         args, kwargs, _ = json.loads(body)
     except (ValueError, TypeError):
         raise ValueError("the body is not JSON of the form [args, kwargs, embed]") from None
-    bound = dict(zip(JOB_FIELDS, args if isinstance(args, list) else []))
-    bound.update(kwargs if isinstance(kwargs, dict) else {})
-    sample_id = bound.get("sample_id")
-    job.update(sample_id=sample_id if isinstance(sample_id, str) else None,
-               args={k: bound.get(k) for k in JOB_FIELDS})
-    if job["task"] != TASK_NAME:
-        raise ValueError(f"unknown task {job['task']!r}")
-    missing = [name for name in JOB_FIELDS if not isinstance(bound.get(name), str) or not bound[name]]
-    if missing:
-        raise ValueError(f"missing or empty fields: {', '.join(missing)}")
-    return job
+    known = dict(zip(JOB_FIELDS, args if isinstance(args, list) else []))
+    known.update(kwargs if isinstance(kwargs, dict) else {})
+    sample_id = known.get("sample_id")
+    info.update(sample_id=sample_id if isinstance(sample_id, str) else None,
+                args={k: known.get(k) for k in JOB_FIELDS})
+    if info["task"] != TASK_NAME:
+        raise ValueError(f"unknown task {info['task']!r}")
+    JobArguments.bind(args, kwargs)  # InvalidArguments is a ValueError naming the bad fields
 
 
 def _json_object(text: str) -> dict | None:

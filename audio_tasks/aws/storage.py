@@ -1,8 +1,8 @@
 """S3 adapter: fetch a job's input, store its artifacts under deterministic keys.
 
 Every botocore failure leaves here as a classified ``JobError`` (a missing object is
-permanent, throttling or a dead endpoint transient), so the task shell decides policy
-without knowing S3's error codes.
+permanent, throttling or a dead endpoint transient; see ``audio_tasks.aws.errors``), so
+the task shell decides policy without knowing S3's error codes.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from audio_tasks import aws
-from audio_tasks.errors import InputTooLarge, InvalidRequest, classify
+from audio_tasks.aws.errors import classify_aws
+from audio_tasks.errors import PermanentError
 from audio_tasks.settings import Settings
+from audio_tasks.vocabulary import ErrorCode
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → (bucket, key); raises InvalidRequest for anything else."""
+    """``s3://bucket/key`` → (bucket, key); raises PermanentError (invalid_request) for anything else."""
     parsed = urlparse(uri)
     key = parsed.path.lstrip("/")
     if parsed.scheme != "s3" or not parsed.netloc or not key:
-        raise InvalidRequest(f"not an S3 object URI (s3://bucket/key): {uri!r}")
+        raise PermanentError(ErrorCode.INVALID_REQUEST, f"not an S3 object URI (s3://bucket/key): {uri!r}")
     return parsed.netloc, key
 
 
@@ -39,7 +41,10 @@ def _classified():
     try:
         yield
     except Exception as exc:
-        raise classify(exc) from exc
+        classified = classify_aws(exc)
+        if classified is None:
+            raise
+        raise classified from exc
 
 
 class Storage:
@@ -52,14 +57,15 @@ class Storage:
     def download(self, bucket: str, key: str, dest: Path, *, max_bytes: int) -> int:
         """Download s3://bucket/key to ``dest``; returns its size in bytes.
 
-        Raises MissingInput if absent and InputTooLarge over ``max_bytes`` (checked
-        before any byte is transferred).
+        Raises PermanentError ``missing_input`` if absent and ``input_too_large`` over
+        ``max_bytes`` (checked before any byte is transferred).
         """
         with _classified():
             head = self._s3.head_object(Bucket=bucket, Key=key)
         size = int(head["ContentLength"])
         if size > max_bytes:
-            raise InputTooLarge(f"{s3_uri(bucket, key)} is {size} bytes; the limit is {max_bytes}")
+            raise PermanentError(ErrorCode.INPUT_TOO_LARGE,
+                                 f"{s3_uri(bucket, key)} is {size} bytes; the limit is {max_bytes}")
         with _classified():
             self._s3.download_file(bucket, key, str(dest))
         return size

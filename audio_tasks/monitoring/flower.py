@@ -3,7 +3,8 @@
 Flower's own ``celery -A audio_tasks flower`` command, plus:
 
 - refuses to start without ``MONITORING_ENABLED`` (workers would send no events) and,
-  outside local mode, without ``FLOWER_BASIC_AUTH`` (Flower reads it; it is never an argument);
+  outside local mode, without ``FLOWER_BASIC_AUTH`` (Flower reads it; it is never an argument):
+  one JSON line and exit code 78 (``EX_CONFIG``), as for any malformed variable;
 - runs the janitor first, so restarts leave no growing set of queues and subscriptions;
 - ``--enable_events=False``: the workers send events by configuration, so Flower need not
   broadcast ``enable_events`` every 5 s (an SNS publish each time);
@@ -20,6 +21,7 @@ from __future__ import annotations
 import atexit
 import html
 import logging
+import os
 import signal
 import sys
 
@@ -40,12 +42,12 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str]) -> int:
-    settings = Settings.from_env()
-    if not settings.monitoring:
-        raise ConfigError("MONITORING_ENABLED is not true: workers would send no events for Flower to show")
-    if settings.flower_basic_auth is None and not settings.local:
-        raise ConfigError("FLOWER_BASIC_AUTH is not set: outside local mode Flower runs behind basic auth "
-                          "(user:password)")
+    try:
+        settings = _checked_settings()
+    except ConfigError as exc:
+        print(logs.error_line(__name__, f"configuration error: {exc}", event="configuration_error"),
+              file=sys.stderr, flush=True)
+        return os.EX_CONFIG
     logs.configure(settings.log_level)
 
     from audio_tasks.celery import app  # loads celeryconfig: after the checks above
@@ -69,6 +71,16 @@ def main(argv: list[str]) -> int:
     except (KeyboardInterrupt, SystemExit):
         pass
     return 0
+
+
+def _checked_settings() -> Settings:
+    settings = Settings.from_env()
+    if not settings.monitoring:
+        raise ConfigError("MONITORING_ENABLED is not true: workers would send no events for Flower to show")
+    if settings.flower_basic_auth is None and not settings.local:
+        raise ConfigError("FLOWER_BASIC_AUTH is not set: outside local mode Flower runs behind basic auth "
+                          "(user:password)")
+    return settings
 
 
 class QueueDepths(BaseHandler):

@@ -7,8 +7,8 @@ exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of 
 - **Events**: the events exchange (``celeryev``) is a fanout exchange here, as Celery
   makes it for Redis (``celery.events.event.get_exchange``). As a topic exchange its
   bindings live only in each receiver's memory, so a worker's events went nowhere.
-- **Remote control**: the transport advertises fanout, so workers start their pidbox;
-  broadcasts go over SNS. A reply published to ``reply.<app>.pidbox`` with routing key
+- **Remote control**: fanout is on (kombu's ``supports_fanout`` transport option, set in
+  ``celeryconfig``), so workers start their pidbox; broadcasts go over SNS. A reply published to ``reply.<app>.pidbox`` with routing key
   ``oid`` goes to the caller's queue ``<oid>.reply.<app>.pidbox`` (kombu's naming rule):
   the binding is in the caller's memory, not the replying worker's.
 - **Beside predefined queues**: the work queue and DLQ stay ``predefined_queues`` (never
@@ -48,6 +48,15 @@ _REPLY_QUEUE = re.compile(r"[^.]+\.reply\..+\.pidbox")
 _MAX_NAME = 80  # SQS queue / SNS topic name limit
 _QUEUE_MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
+
+
+def monitoring_name(prefix: str, name: str) -> str:
+    """The SQS/SNS name of a monitoring queue or exchange: prefixed, SQS-safe, at most 80 characters."""
+    full = prefix + name.translate(sqs.CHARS_REPLACE_TABLE)
+    if len(full) <= _MAX_NAME:
+        return full
+    digest = hashlib.sha1(full.encode()).hexdigest()[:12]  # long host names: unique and within the limit
+    return f"{full[:_MAX_NAME - 13]}-{digest}"
 
 
 class _OwnedQueues:
@@ -97,10 +106,6 @@ class Channel(sqs.Channel):
     """An SQS channel that also carries Celery events and remote control (see module doc)."""
 
     @property
-    def supports_fanout(self) -> bool:
-        return True
-
-    @property
     def monitoring_prefix(self) -> str:
         return self.transport_options["monitoring_prefix"]
 
@@ -113,11 +118,7 @@ class Channel(sqs.Channel):
         """SQS name of a queue (and, through kombu's SNS code, of a fanout exchange's topic)."""
         if not self.is_monitoring(queue_name) or queue_name.startswith(self.monitoring_prefix):
             return super().canonical_queue_name(queue_name)
-        name = self.monitoring_prefix + self.entity_name(queue_name)
-        if len(name) > _MAX_NAME:  # long host names: keep the name unique and within the limit
-            digest = hashlib.sha1(name.encode()).hexdigest()[:12]
-            name = f"{name[:_MAX_NAME - 13]}-{digest}"
-        return name
+        return monitoring_name(self.monitoring_prefix, queue_name)
 
     # -- events: the events exchange is fanout --------------------------------------
     def exchange_declare(self, exchange=None, type="direct", *args, **kwargs):

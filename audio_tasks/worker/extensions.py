@@ -1,38 +1,52 @@
-"""Worker process hooks: JSON logging, start-up checks and the reliability bootsteps."""
+"""Everything audio_tasks adds to a Celery worker, in one list: read it to know what runs around a job.
+
+Only Celery's own extension points are used — bootsteps, the consumer class, the task's
+request class, signals — so an upgrade stays cheap. Entries are ``module:name`` strings,
+loaded by the worker when it starts (producers that import the app load none of them);
+each module's docstring says what it does and why.
+"""
 
 from __future__ import annotations
 
-import logging
-
 from celery import signals
+from kombu.utils.imports import symbol_by_name
 
-from audio_tasks import logs
-from audio_tasks.celery import app
-from audio_tasks.worker.curl_timer import CurlTimerFix
-from audio_tasks.worker.heartbeat import Heartbeat
-from audio_tasks.settings import Settings
-from audio_tasks.worker.shutdown import GracefulShutdown
+#: Bootsteps of the worker's main process.
+WORKER_STEPS = (
+    "audio_tasks.worker.curl_timer:CurlTimerFix",  # kombu's curl timer in ms, not s: polls start at once
+    "audio_tasks.worker.heartbeat:Heartbeat",  # a running job's message stays hidden until the job ends
+    "audio_tasks.worker.shutdown:GracefulShutdown",  # SIGTERM: hand unstarted jobs over, bound running ones
+)
 
-app.steps["worker"].update({CurlTimerFix, Heartbeat, GracefulShutdown})
+#: Bootsteps of the worker's consumer.
+CONSUMER_STEPS = (
+    "audio_tasks.worker.liveness:Liveness",  # the container health check's file, touched by the event loop
+)
+
+#: The consumer class (celeryconfig's ``worker_consumer``): a message that cannot be a job is
+#: logged with its SQS id and dead-lettered, never run or dropped.
+CONSUMER = "audio_tasks.worker.consumer:Consumer"
+
+#: ``process_sample``'s request class: argument checks, lost workers and the hard time limit recorded.
+REQUEST = "audio_tasks.worker.request:JobRequest"
+
+#: Signal handlers, in the order a worker meets them.
+SIGNAL_HANDLERS = (
+    (signals.setup_logging, "audio_tasks.worker.startup:configure_logging"),  # one JSON object per line
+    (signals.worker_init, "audio_tasks.worker.startup:start"),  # the process's context; fail fast on bad queues
+    (signals.worker_process_init, "audio_tasks.worker.context:open_context"),  # fresh clients per pool process
+)
 
 
-@signals.setup_logging.connect
-def _configure_logging(loglevel=None, **_):
-    """Replace Celery's log format with one JSON object per line."""
-    logs.configure(loglevel or Settings.from_env().log_level)
+def install(app) -> None:
+    """Add the steps and signal handlers above to ``app``."""
+    app.steps["worker"].update(WORKER_STEPS)
+    app.steps["consumer"].update(CONSUMER_STEPS)
+    for signal, handler in SIGNAL_HANDLERS:
+        signal.connect(_deferred(handler), weak=False, dispatch_uid=handler)
 
 
-@signals.worker_init.connect
-def _check_queues(**_):
-    """Fail fast with one line if the queues cannot be used, rather than retry forever."""
-    from audio_tasks.worker.preflight import check_queue
-    from audio_tasks.aws.queues import max_receive_count
-
-    settings = Settings.from_env()
-    check_queue(settings)
-    if settings.queue_url and not settings.dlq_url:
-        raise SystemExit("audio_tasks: configuration error: SQS_DLQ_URL is not set: the worker moves "
-                         "jobs whose retries are exhausted to the work queue's dead-letter queue")
-    if max_receive_count(settings) is None:
-        logging.getLogger(__name__).warning(
-            "the work queue has no redrive policy: a job that kills its worker is redelivered forever")
+def _deferred(handler: str):
+    def receive(**kwargs):
+        return symbol_by_name(handler)(**kwargs)
+    return receive

@@ -19,7 +19,7 @@ from celery import bootsteps
 from celery.worker.state import active_requests
 
 from audio_tasks.aws.queues import set_visibility
-from audio_tasks.settings import Settings
+from audio_tasks.worker.context import current
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,10 @@ class Heartbeat(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        settings = Settings.from_env()
-        self.timeout = settings.visibility_timeout
+        self.context = current()
+        self.timeout = self.context.settings.visibility_timeout
         self.interval = max(1.0, self.timeout / 3)
-        self.max_job_s = settings.task_time_limit
+        self.max_job_s = self.context.settings.task_time_limit
 
     def start(self, worker):
         threading.Thread(target=self._run, name="visibility-heartbeat", daemon=True).start()
@@ -54,4 +54,4 @@ class Heartbeat(bootsteps.StartStopStep):
             message = getattr(request, "message", None)
             if message is None or now - (request.time_start or now) > self.max_job_s:
                 continue
-            set_visibility(message, self.timeout)
+            set_visibility(self.context.sqs, message, self.timeout)

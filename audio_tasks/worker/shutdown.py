@@ -26,10 +26,10 @@ import time
 from celery import bootsteps
 from celery.worker.state import active_requests, reserved_requests
 
-from audio_tasks.logs import job_context
 from audio_tasks.aws.queues import release
-from audio_tasks.settings import Settings
-from audio_tasks.worker.tasks import sample_job
+from audio_tasks.logs import job_context
+from audio_tasks.vocabulary import Status
+from audio_tasks.worker.context import current
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +42,24 @@ class GracefulShutdown(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Pool",)
 
     def close(self, worker):
+        context = current()
         running = active_requests.copy()
         waiting = reserved_requests.copy() - running
         for request in running | waiting:
             request.message.channel.do_restore = False
         for request in waiting:
             with job_context(request.sample_id, request.id):
-                released = release(request.message)
+                released = release(context.sqs, request.message)
                 log.info("shutting down: released the unstarted job" if released else
                          "shutting down: could not release the unstarted job; SQS redelivers it later",
                          extra={"event": "released"})
-        budget = Settings.from_env().shutdown_budget_s
+        budget = context.settings.shutdown_budget_s
         log.info("shutting down: %d running job(s) have %d s to finish", len(running), budget)
         threading.Thread(target=_enforce_budget, args=(budget,), name="shutdown-budget", daemon=True).start()
 
 
 def _enforce_budget(budget_s: float) -> None:
+    context = current()
     deadline = time.monotonic() + budget_s
     while active_requests and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -66,8 +68,8 @@ def _enforce_budget(budget_s: float) -> None:
         if request.worker_pid:
             os.kill(request.worker_pid, signal.SIGKILL)
         with job_context(request.sample_id, request.id):
-            release(request.message)
-            sample_job().records.requeue(request.sample_id)
+            release(context.sqs, request.message)
+            context.job.records.requeue(request.sample_id)
             log.warning("shutting down: the job did not finish within SHUTDOWN_BUDGET_SECONDS=%d; "
                         "released it and put its record back to QUEUED", budget_s,
-                        extra={"event": "released", "status": "QUEUED"})
+                        extra={"event": "released", "status": Status.QUEUED})

@@ -6,7 +6,15 @@ import pyloudnorm
 import pytest
 
 from audio_tasks.audio.pipeline import process_file
-from tests.audio.oracles import astats, decode_s16, ebur128, ffmpeg, sine, stereo, write_float_wav
+from tests.audio.oracles import (
+    astats,
+    decode_s16,
+    ebur128,
+    ffmpeg,
+    sine,
+    stereo,
+    write_float_wav,
+)
 
 RATE = 48000
 

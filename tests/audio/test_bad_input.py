@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from audio_tasks.audio.errors import InputTooLarge, InvalidAudio
 from audio_tasks.audio.pipeline import Limits, process_file
-from audio_tasks.errors import InputTooLarge, InvalidAudio, PermanentError
 from tests.audio.oracles import ffmpeg, sine, write_float_wav
 
 
@@ -50,7 +50,7 @@ def test_bad_input_raises_a_specific_permanent_error(tmp_path, flac, make, error
         path.write_bytes(make(tmp_path, flac))
     with pytest.raises(error, match=message) as raised:
         process_file(path, tmp_path / "out")
-    assert isinstance(raised.value, PermanentError)
+    assert not raised.value.retryable
 
 
 def test_inputs_over_the_size_limit_are_refused(flac):

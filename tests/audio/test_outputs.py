@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from audio_tasks.audio.ffmpeg import probe
-from audio_tasks.audio.pipeline import Options, process_file
+from audio_tasks.audio.options import AudioOptions
+from audio_tasks.audio.pipeline import process_file
 from tests.audio.oracles import decode_s16, ebur128, ffmpeg, sine, write_float_wav
 
 RATE = 48000
@@ -39,14 +40,14 @@ def test_a_loud_peaky_file_is_held_under_the_true_peak_ceiling(tmp_path):
     signal = 0.003 * rng.standard_normal(10 * RATE)
     signal[::RATE // 2] = 0.9
     path = write_float_wav(tmp_path / "clicks.wav", np.column_stack([signal, signal]), RATE)
-    result = process_file(path, tmp_path / "out", options=Options(target_lufs=-16.0, true_peak_ceiling_dbtp=-1.0))
+    result = process_file(path, tmp_path / "out", options=AudioOptions(target_lufs=-16.0, true_peak_ceiling_dbtp=-1.0))
     measured = ebur128(result.artifacts["house.wav"])
     assert measured["true_peak_dbtp"] <= -1.0
     assert measured["integrated_lufs"] < -16.0  # the ceiling wins over the target
 
 
 def test_options_change_rate_target_and_trim(dynamic_48k, tmp_path):
-    options = Options(house_sample_rate=48000, target_lufs=-18.0, trim_silence=True)
+    options = AudioOptions(house_sample_rate=48000, target_lufs=-18.0, trim_silence=True)
     result = process_file(dynamic_48k, tmp_path, options=options)
     house = result.artifacts["house.wav"]
     assert probe(house).sample_rate == 48000
@@ -56,7 +57,7 @@ def test_options_change_rate_target_and_trim(dynamic_48k, tmp_path):
 
 
 def test_preview_is_an_mp3_at_the_requested_bitrate(dynamic_48k, tmp_path):
-    result = process_file(dynamic_48k, tmp_path, options=Options(preview_bitrate_kbps=96))
+    result = process_file(dynamic_48k, tmp_path, options=AudioOptions(preview_bitrate_kbps=96))
     info = probe(result.artifacts["preview.mp3"])
     assert (info.container, info.codec, info.bit_rate_kbps) == ("mp3", "mp3", 96)
 
@@ -69,7 +70,7 @@ def test_waveform_peaks_agree_with_an_independent_decode(tmp_path, bits, samples
     source = write_float_wav(tmp_path / "src.wav", signal[:, None], 44100)
     ffmpeg("-i", str(source), "-c:a", "pcm_s16le", str(tmp_path / "mono16.wav"))
     result = process_file(tmp_path / "mono16.wav", tmp_path / "out",
-                          options=Options(waveform_bits=bits, waveform_samples_per_pixel=samples_per_pixel))
+                          options=AudioOptions(waveform_bits=bits, waveform_samples_per_pixel=samples_per_pixel))
     waveform = json.loads(result.artifacts["waveform.json"].read_text())
     samples = decode_s16(tmp_path / "mono16.wav", 1)[:, 0].astype(np.int64)
     pixels = [samples[i:i + samples_per_pixel] for i in range(0, len(samples), samples_per_pixel)]

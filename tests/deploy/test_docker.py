@@ -5,7 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.e2e  # runs real processes (see pyproject.toml's markers)
+
+ROOT = REPO
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
 

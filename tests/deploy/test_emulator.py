@@ -33,19 +33,19 @@ import pytest
 
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
+from audio_tasks.local_stack import LocalStack
 from deploy import lambda_package
 from deploy import template as cfn
 from producer.demo import write_wav
 from producer.submission import wait_for_final
-from audio_tasks.local_stack import LocalStack
-from tests.conftest import ARTIFACTS
 from tests.producer.test_lambda_handler import invoke
+from tests.support import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.e2e
 
 NOT_IN_MOTO_CLOUDFORMATION = {"AWS::SQS::QueuePolicy", "AWS::ApplicationAutoScaling::ScalableTarget",
                               "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm"}
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
+ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
 T = cfn.load()
 
 

@@ -1,8 +1,9 @@
-"""docker/entrypoint.sh run as a script: mode dispatch, validation, exec, and task mode.
+"""docker/entrypoint.sh run as a script: mode dispatch, exec, the real processes' refusals, task mode.
 
-Service mode execs ``celery`` and flower mode ``audio-tasks flower``; here fakes of both on
-PATH record what they were given (and its PID, to prove ``exec``). Task mode runs the real one-shot runner
-against the emulator.
+Service mode execs ``celery`` and flower mode ``audio-tasks flower``; fakes of both on PATH
+record what they were given (and its PID, to prove ``exec``). Bad configuration is refused
+by the real processes (the entrypoint validates nothing itself). Task mode runs the real
+one-shot runner against the emulator.
 """
 
 import json
@@ -19,9 +20,11 @@ import pytest
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
 from producer.demo import write_wav
-from tests.conftest import clean_env
+from tests.support import REPO, clean_env
 
-ENTRYPOINT = Path(__file__).resolve().parents[2] / "docker" / "entrypoint.sh"
+pytestmark = pytest.mark.e2e  # runs real processes (see pyproject.toml's markers)
+
+ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/prod-audio-processing"
 FAKE_CELERY = """#!/bin/sh
 trap 'echo got-SIGTERM; exit 0' TERM
@@ -65,7 +68,7 @@ def test_shellcheck_is_clean():
     assert (run.returncode, run.stdout + run.stderr) == (0, "")
 
 
-@pytest.mark.parametrize("mode", [None, "", "worker", "SERVICE"])
+@pytest.mark.parametrize("mode", [None, "", "worker", "SERVICE", 'x"; echo pwned'])
 def test_a_missing_or_unknown_mode_is_a_usage_error(mode, fake_bin):
     run = _run(_env(fake_bin) if mode is None else _env(fake_bin, PROCESSING_MODE=mode))
     assert run.returncode == 64 and run.stdout == ""
@@ -75,38 +78,13 @@ def test_a_missing_or_unknown_mode_is_a_usage_error(mode, fake_bin):
 SERVICE = {"PROCESSING_MODE": "service", "SQS_QUEUE_URL": QUEUE_URL, "AWS_REGION": "eu-west-1"}
 
 
-@pytest.mark.parametrize("overrides, named", [
-    ({"SQS_QUEUE_URL": ""}, "SQS_QUEUE_URL is not set"),
-    ({"SQS_QUEUE_URL": "prod-audio-processing"}, "SQS_QUEUE_URL='prod-audio-processing' is not"),
-    ({"SQS_QUEUE_URL": QUEUE_URL.replace("https", "http")}, "must use https"),
-    ({"AWS_REGION": ""}, "AWS_REGION (or AWS_DEFAULT_REGION) is not set"),
-    ({"AWS_REGION": "Ireland"}, "AWS_REGION='Ireland' is not an AWS region"),
-    ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY='0' is not"),
-    ({"WORKER_CONCURRENCY": "2; rm -rf /"}, "WORKER_CONCURRENCY='2; rm -rf /' is not"),
-])
-def test_service_mode_validates_queue_and_region(fake_bin, overrides, named):
-    run = _run(_env(fake_bin, **{**SERVICE, **overrides}))
-    assert run.returncode == 78 and run.stdout == ""
-    assert named in _error(run)
-
-
-def test_service_mode_execs_the_worker(fake_bin):
-    env = _env(fake_bin, **{**SERVICE, "AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-west-1"})
-    proc = subprocess.Popen([str(ENTRYPOINT), "--hostname=w1@%h"], env=env, stdout=subprocess.PIPE, text=True)
+def test_service_mode_execs_the_worker_with_the_containers_arguments(fake_bin):
+    proc = subprocess.Popen([str(ENTRYPOINT), "--hostname=w1@%h"], env=_env(fake_bin, **SERVICE),
+                            stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate(timeout=30)
     pid, *argv = out.splitlines()
     assert proc.returncode == 0 and int(pid) == proc.pid  # exec'd: the worker is the container's process
-    assert argv == ["-A", "audio_tasks", "worker", "--loglevel=INFO", "--concurrency=2",
-                    "--include=audio_tasks.worker.liveness", "--without-heartbeat", "--without-gossip",
-                    "--without-mingle", "--hostname=w1@%h"]
-
-
-def test_service_mode_with_monitoring_sends_event_heartbeats(fake_bin):
-    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="True"))
-    assert run.returncode == 0, run.stderr
-    assert "--heartbeat-interval=10" in run.stdout.splitlines() and "--without-heartbeat" not in run.stdout
-    run = _run(_env(fake_bin, **SERVICE, MONITORING_ENABLED="true", EVENT_HEARTBEAT_SECONDS="0.5"))
-    assert run.returncode == 78 and "EVENT_HEARTBEAT_SECONDS='0.5' is not" in _error(run)
+    assert argv == ["-A", "audio_tasks", "worker", "--hostname=w1@%h"]  # the rest comes from the environment
 
 
 def test_sigterm_reaches_the_worker(fake_bin):
@@ -123,30 +101,27 @@ def test_sigterm_reaches_the_worker(fake_bin):
         proc.kill()
 
 
-def test_flower_requires_basic_auth_and_never_prints_or_passes_it(fake_bin):
-    run = _run(_env(fake_bin, **{**SERVICE, "PROCESSING_MODE": "flower"}))
-    assert run.returncode == 78 and "FLOWER_BASIC_AUTH is not set" in _error(run)
-    run = _run(_env(fake_bin, **{**SERVICE, "PROCESSING_MODE": "flower", "FLOWER_BASIC_AUTH": "admin-s3cret"}))
-    assert run.returncode == 78 and "admin-s3cret" not in run.stderr and "(value hidden)" in _error(run)
-    run = _run(_env(fake_bin, **{**SERVICE, "PROCESSING_MODE": "flower", "FLOWER_BASIC_AUTH": "admin:s3cret"}))
+def test_flower_mode_execs_audio_tasks_flower(fake_bin):
+    run = _run(_env(fake_bin, **{**SERVICE, "PROCESSING_MODE": "flower"}), "--port=5556")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[1:] == ["flower", "--port=5555"]
+    assert run.stdout.splitlines()[1:] == ["flower", "--port=5556"]
 
 
-@pytest.mark.parametrize("overrides, named", [
-    ({"SAMPLE_ID": ""}, "SAMPLE_ID is not set"),
-    ({"SAMPLE_ID": "a b"}, "SAMPLE_ID='a b' is not"),
-    ({"S3_BUCKET": "Not_A_Bucket"}, "S3_BUCKET='Not_A_Bucket' is not"),
-    ({"S3_KEY": ""}, "S3_KEY is not set"),
-    ({"S3_KEY": "/incoming/a.wav"}, "S3_KEY='/incoming/a.wav' is not"),
-    ({"S3_KEY": "incoming/../secrets/a.wav"}, "S3_KEY='incoming/../secrets/a.wav' is not"),
-    ({"S3_KEY": "k" * 1025}, "S3_KEY (1025 characters) is not"),
+# -- the real processes refuse bad configuration: exit 78, one JSON line naming the variable ----
+@pytest.mark.parametrize("mode, overrides, named", [
+    ("service", {"SQS_QUEUE_URL": QUEUE_URL.replace("https", "http")}, "must use https"),
+    ("service", {"AWS_REGION": "Ireland"}, "AWS_REGION='Ireland' is not an AWS region"),
+    ("service", {"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY='0' must be between 1 and 64"),
+    ("task", {"S3_KEY": "incoming/../secrets/a.wav"}, "S3_KEY='incoming/../secrets/a.wav' is not"),
+    ("flower", {"MONITORING_ENABLED": "true"}, "FLOWER_BASIC_AUTH is not set"),
+    ("flower", {"MONITORING_ENABLED": "false", "FLOWER_BASIC_AUTH": "admin:s3cret"}, "MONITORING_ENABLED is not true"),
+    ("flower", {"MONITORING_ENABLED": "true", "FLOWER_BASIC_AUTH": "admin-s3cret"}, "(value hidden)"),
 ])
-def test_task_mode_validates_the_job(fake_bin, overrides, named):
-    job = {"PROCESSING_MODE": "task", "SAMPLE_ID": "s-1", "S3_BUCKET": "audio-in", "S3_KEY": "incoming/s-1/a.wav"}
-    run = _run(_env(fake_bin, **{**job, **overrides}))
-    assert run.returncode == 78 and run.stdout == ""
-    assert named in _error(run)
+def test_each_mode_refuses_bad_configuration_in_one_json_line(mode, overrides, named):
+    job = {"SAMPLE_ID": "s-1", "S3_BUCKET": "audio-in", "S3_KEY": "incoming/s-1/a.wav"}
+    run = _run(_env(**{**SERVICE, **job, "PROCESSING_MODE": mode, **overrides}))
+    assert run.returncode == 78 and run.stdout == "", run.stderr
+    assert named in _error(run) and "s3cret" not in run.stderr
 
 
 # -- task mode for real: one job against the emulator, no queue, no worker ----------------
@@ -186,17 +161,15 @@ def test_task_mode_with_an_unknown_sample_exits_1(stack):
 
 
 def test_liveness_check_fails_on_a_missing_or_stale_file(tmp_path):
+    from audio_tasks.settings import LivenessSettings
     from audio_tasks.worker.liveness import check
 
     path = tmp_path / "alive"
-    os.environ["LIVENESS_FILE"] = str(path)
-    try:
-        assert "does not exist" in check()
-        path.touch()
-        assert check() is None
-        assert "last touched 61 s ago" in check(now=path.stat().st_mtime + 61)
-    finally:
-        del os.environ["LIVENESS_FILE"]
+    settings = LivenessSettings(file=path)
+    assert "does not exist" in check(settings)
+    path.touch()
+    assert check(settings) is None
+    assert "last touched 61 s ago" in check(settings, now=path.stat().st_mtime + 61)
     run = subprocess.run([sys.executable, "-m", "audio_tasks.worker.liveness"], env={**os.environ, "LIVENESS_FILE": str(path),
                          "LIVENESS_MAX_AGE_SECONDS": "0.001"}, capture_output=True, text=True, timeout=30)
     assert run.returncode == 1 and run.stderr.startswith("audio_tasks.worker.liveness: unhealthy: ")

@@ -8,7 +8,11 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from deploy import lambda_package
+
+pytestmark = pytest.mark.e2e  # runs real processes (see pyproject.toml's markers)
 
 
 def test_the_package_holds_the_code_and_the_handler_imports_from_it(tmp_path):

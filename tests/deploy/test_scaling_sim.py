@@ -3,11 +3,11 @@
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from deploy import scaling_sim as sim
+from tests.support import REPO
 
 BACKLOG, RAW = sim.policies_from_template()
 
@@ -69,6 +69,7 @@ def test_raw_queue_depth_overprovisions_a_daily_curve():
     assert raw.peak_tasks == 10
 
 
+@pytest.mark.e2e  # the command runs as a process
 def test_the_command_prints_both_policies_side_by_side():
     run = subprocess.run([sys.executable, "-m", "deploy.scaling_sim", "--scenario", "burst of 1,000"],
                          capture_output=True, text=True, timeout=60)
@@ -77,6 +78,7 @@ def test_the_command_prints_both_policies_side_by_side():
     assert [row.split("|")[2].strip() for row in rows] == ["backlog per task", "raw queue depth"]
 
 
+@pytest.mark.e2e  # the command runs as a process
 @pytest.mark.parametrize("args", [["--job-seconds", "0"], ["--concurrency", "0"], ["--scenario", "tsunami"]])
 def test_bad_arguments_are_refused(args):
     run = subprocess.run([sys.executable, "-m", "deploy.scaling_sim", *args], capture_output=True, text=True,
@@ -84,9 +86,10 @@ def test_bad_arguments_are_refused(args):
     assert run.returncode == 2 and "error:" in run.stderr
 
 
+@pytest.mark.e2e  # the command runs as a process
 def test_the_readme_shows_the_default_table():
     run = subprocess.run([sys.executable, "-m", "deploy.scaling_sim"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     table = [line for line in run.stdout.splitlines() if line.startswith("|")]
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     assert len(table) == 2 + 8 and "\n".join(table) in readme

@@ -17,6 +17,7 @@ T = cfn.load()
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.e2e  # cfn-lint runs as a process
 def test_cfn_lint_reports_nothing():
     # No warning is suppressed or justified: cfn-lint prints nothing at all, not even its
     # informational checks (e.g. explicit deletion policies on stateful resources).

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,7 +21,7 @@ import pytest
 from audio_tasks import aws
 from audio_tasks.local_stack import LocalStack, StackOptions
 from audio_tasks.monitoring.transport import LEASE_TAG
-from tests.conftest import ARTIFACTS, clean_env, json_lines, run_cli
+from tests.support import ARTIFACTS, clean_env, eventually, json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -42,8 +41,9 @@ def monitored():
 def finished_tasks(monitored, tmp_path_factory):
     """A task that succeeded (a real sample) and one that failed; their Flower task ids."""
     stack, url = monitored
-    from producer.demo import write_wav
     import numpy as np
+
+    from producer.demo import write_wav
 
     tone = tmp_path_factory.mktemp("monitoring") / "tone.wav"
     write_wav(tone, 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)[:, None], 8000)
@@ -63,7 +63,7 @@ def finished_tasks(monitored, tmp_path_factory):
         failed = [t for t, info in tasks.items() if doomed in info["args"] and info["state"] == "FAILURE"]
         return (ok[0], failed[0]) if ok and failed else None
 
-    succeeded, failed = _eventually(both_final, "Flower to report a succeeded and a failed task")
+    succeeded, failed = eventually(both_final, "Flower to report a succeeded and a failed task")
     return {"succeeded": succeeded, "failed": failed}
 
 
@@ -77,7 +77,7 @@ def test_inspect_ping_gets_a_pong(monitored):
 
     # Remote control is best effort (as on every broker): a broadcast the worker picks up
     # after the caller's timeout goes unanswered, so the caller asks again.
-    assert "pong" in _eventually(ping, "a pong from the worker")
+    assert "pong" in eventually(ping, "a pong from the worker")
 
 
 def test_flower_shows_the_worker_and_the_task_states(monitored, finished_tasks):
@@ -98,7 +98,7 @@ def test_flower_shows_the_worker_and_the_task_states(monitored, finished_tasks):
         info = _api(url, f"/api/workers?refresh=1&workername={succeeded['worker']}").get(succeeded["worker"], {})
         return info if {"registered", "active", "reserved", "stats"} <= set(info) else None
 
-    info = _eventually(inspected, "Flower's worker inspection")
+    info = eventually(inspected, "Flower's worker inspection")
     assert "audio_tasks.process_sample" in info["registered"]
     assert info["active"] == info["reserved"] == [] and info["stats"]["pool"]["max-concurrency"] == 2
 
@@ -130,7 +130,7 @@ def test_flower_restarts_leave_no_queues_or_subscriptions_behind(monitored):
     before = _monitoring_resources(stack)
     for attempt in range(3):
         _, proc = stack.start_flower(name=f"flower-restart-{attempt}")
-        _eventually(lambda: len(_monitoring_resources(stack)["queues"]) > len(before["queues"]) or None,
+        eventually(lambda: len(_monitoring_resources(stack)["queues"]) > len(before["queues"]) or None,
                     "the restarted Flower to create its event queue")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -141,7 +141,7 @@ def test_janitor_removes_a_killed_flowers_queue_once_its_lease_ran_out(monitored
     stack, _ = monitored
     before = _monitoring_resources(stack)
     _, proc = stack.start_flower(name="flower-killed")
-    _eventually(lambda: len(_monitoring_resources(stack)["subscriptions"]) > len(before["subscriptions"]) or None,
+    eventually(lambda: len(_monitoring_resources(stack)["subscriptions"]) > len(before["subscriptions"]) or None,
                 "the killed Flower to subscribe its event queue")
     stack.kill_worker(proc)  # SIGKILL: no clean exit, the queue and subscription stay
     proc.wait()
@@ -191,9 +191,9 @@ def test_a_browser_sees_the_worker_and_the_tasks(monitored, finished_tasks):
 def test_flower_refuses_to_start_without_monitoring_or_outside_local_mode_without_auth(variables, named):
     production = {"SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q", "AWS_REGION": "eu-west-1"}
     run = run_cli(clean_env(**production, **variables), "flower")
-    assert run.returncode == 2 and run.stdout == ""
+    assert run.returncode == 78 and run.stdout == ""
     [line] = run.stderr.splitlines()
-    assert named in line
+    assert named in json.loads(line)["message"]
 
 
 def _monitoring_resources(stack) -> dict:
@@ -215,12 +215,3 @@ def _api(url: str, path: str):
     return json.loads(_get(url, path))
 
 
-def _eventually(probe, what: str, deadline_s: float = 120):
-    """``probe()``'s first truthy value; fails (naming ``what``) only after a generous deadline."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")

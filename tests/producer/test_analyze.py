@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from tests.audio.oracles import ebur128, sine, stereo, write_float_wav
-from tests.conftest import clean_env, json_lines
+from tests.support import clean_env, json_lines
+
+pytestmark = pytest.mark.e2e  # runs real processes (see pyproject.toml's markers)
 
 REQUIRED = {"file", "duration_s", "sample_rate", "channels", "codec", "integrated_lufs", "loudness_range_lu",
             "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "clipped_samples", "silence_ratio"}

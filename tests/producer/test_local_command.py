@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from producer.demo import write_wav
-from tests.conftest import clean_env, json_lines, run_cli
+from tests.support import clean_env, json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 

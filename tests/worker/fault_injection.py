@@ -19,29 +19,23 @@ import re
 import time
 from pathlib import Path
 
+from audio_tasks.aws.storage import Storage
 from audio_tasks.celery import app  # noqa: F401  (the app celery -A finds)
 from audio_tasks.errors import TransientError
-from audio_tasks.aws.storage import Storage
+from audio_tasks.vocabulary import ErrorCode
+from tests.worker.run_counts import record_run
 
 _download = Storage.download
 
 
-def runs(state_dir: Path, sample_id: str) -> int:
-    path = state_dir / f"{sample_id}.runs"
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
 def _faulty_download(self, bucket, key, dest, *, max_bytes):
     sample_id, name = key.split("/")[-2:]
-    state = Path(os.environ["FAULT_STATE_DIR"])
-    with open(state / f"{sample_id}.runs", "a") as log:
-        log.write(f"{os.getpid()}\n")
-    run = runs(state, sample_id)
+    run = record_run(Path(os.environ["FAULT_STATE_DIR"]), sample_id)
     if name.startswith("crash-"):
         os._exit(13)
     if match := re.match(r"transient(\d+)-", name):
         if run <= int(match.group(1)):
-            raise TransientError(f"injected transient failure {run}")
+            raise TransientError(ErrorCode.TRANSIENT_ERROR, f"injected transient failure {run}")
     if match := re.match(r"sleep(\d+)-", name):
         time.sleep(int(match.group(1)))
     return _download(self, bucket, key, dest, max_bytes=max_bytes)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
-import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from audio_tasks import aws
-from audio_tasks.local_stack import LocalStack, StackOptions
-from audio_tasks.aws.records import FINAL_STATES, SampleRecords
+from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import parse_s3_uri
+from audio_tasks.local_stack import LocalStack, StackOptions
+from audio_tasks.vocabulary import FINAL_STATES
 from producer.demo import write_wav
-from tests.conftest import ARTIFACTS, json_lines, run_cli
+from tests.support import ARTIFACTS, REPO, eventually, json_lines, run_cli
+from tests.worker.run_counts import runs
 
-REPO = Path(__file__).resolve().parents[2]
 TALLY: Counter = Counter()  # see _TallyReport.ROWS
 
 
@@ -65,18 +63,15 @@ class FaultyStack:
         return ids
 
     def wait_final(self, sample_ids: list[str], timeout_s: float) -> dict[str, dict]:
-        """Poll the records until each is COMPLETED or FAILED (or the timeout passes)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        """The records, once each is COMPLETED or FAILED."""
+        def final():
             records = {s: self.records.get(s) for s in sample_ids}
-            if all(r["status"] in FINAL_STATES for r in records.values()) or time.monotonic() > deadline:
-                return records
-            time.sleep(0.5)
+            return records if all(r["status"] in FINAL_STATES for r in records.values()) else None
+        return eventually(final, f"samples {sample_ids} to reach a final state", timeout_s, interval_s=0.5)
 
     def runs(self, sample_id: str) -> int:
         """How many times a pool process started this job's work."""
-        path = self.state / f"{sample_id}.runs"
-        return len(path.read_text().splitlines()) if path.exists() else 0
+        return runs(self.state, sample_id)
 
     def artifacts(self, record: dict) -> dict[str, bytes]:
         s3 = aws.client("s3", self.stack.settings)
@@ -92,24 +87,6 @@ class FaultyStack:
     def worker_log(self, name: str) -> list[dict]:
         return [json.loads(line) for line in self.stack.log_path(name).read_text().splitlines()
                 if line.startswith("{")]
-
-
-def celery_message(task: str, args: list, *, content_type: str = "application/json",
-                   body: bytes | None = None) -> str:
-    """An SQS message body shaped as kombu sends a Celery (protocol 2) task message."""
-    task_id = str(uuid.uuid4())
-    if body is None:
-        body = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
-    envelope = {
-        "body": base64.b64encode(body).decode(), "content-encoding": "utf-8", "content-type": content_type,
-        "headers": {"lang": "py", "task": task, "id": task_id, "root_id": task_id, "parent_id": None,
-                    "group": None, "retries": 0, "eta": None, "expires": None, "timelimit": [None, None],
-                    "argsrepr": repr(args), "kwargsrepr": "{}", "origin": "test"},
-        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
-                       "delivery_info": {"exchange": "", "routing_key": "audio-processing"},
-                       "priority": 0, "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
-    }
-    return base64.b64encode(json.dumps(envelope).encode()).decode()
 
 
 class _TallyReport:

@@ -1,0 +1,70 @@
+"""Helpers every kind of test uses: paths, running the CLI, reading JSON lines, waiting for a state."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], what: str, timeout_s: float = 120, interval_s: float = 0.25) -> T:
+    """``probe()``'s first truthy value, polled; fails naming ``what`` only after a generous timeout.
+
+    Tests wait for a state this way and never assert how fast it came: these machines are shared.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}; last seen: {value!r}")
+        time.sleep(interval_s)
+
+
+def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``audio-tasks ARGS`` as a subprocess with ``env``."""
+    return subprocess.run([sys.executable, "-m", "producer.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def clean_env(**overrides: str) -> dict:
+    """The current environment without any AWS/queue settings, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
+    env.update(overrides)
+    return env
+
+
+def celery_message(task: str, args: list, kwargs: dict | None = None, *, content_type: str | None = None,
+                   body: bytes | None = None, queue: str = "audio-processing") -> str:
+    """An SQS message body as a Celery producer sends one: Celery's own envelope (made by a throwaway
+    app on kombu's in-memory transport), JSON-encoded and base64-wrapped as kombu's SQS transport does.
+
+    ``content_type`` and ``body`` replace the envelope's, to make the hostile variants of a message.
+    ``queue`` is the routing key the envelope names: the queue it is sent to.
+    """
+    from celery import Celery
+
+    app = Celery("message-maker", broker="memory://", set_as_current=False)
+    with app.connection_for_write() as connection:
+        app.send_task(task, args=args, kwargs=kwargs or {}, queue=queue, connection=connection)
+        envelope = connection.default_channel._get(queue)
+    if content_type is not None:
+        envelope["content-type"] = content_type
+    if body is not None:
+        envelope["body"] = base64.b64encode(body).decode()
+    return base64.b64encode(json.dumps(envelope).encode()).decode()

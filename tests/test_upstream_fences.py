@@ -1,0 +1,88 @@
+"""The private parts of kombu and Celery this project overrides or reads, pinned to what we expect.
+
+pyproject.toml bounds celery and kombu to the series they were tested with; this test is
+the other half of that fence. Each row names a private (or semi-private) name, the
+signature we override or call, and who relies on it: an upgrade that renames or
+re-signs one fails here, in CI, instead of misbehaving in production.
+"""
+
+import inspect
+
+import pytest
+from celery.worker import state
+from celery.worker.consumer import Consumer
+from celery.worker.request import Request
+from kombu.asynchronous import http
+from kombu.asynchronous.http import curl
+from kombu.transport import SQS as sqs
+from kombu.transport import virtual
+from kombu.transport.SQS.SNS import _SnsSubscription
+
+METHODS = [
+    # (owner, name, parameters, who relies on it)
+    (sqs.Channel, "_lookup", "self, exchange, routing_key, default", "monitoring.transport: replies"),
+    (sqs.Channel, "_resolve_queue_url", "self, queue", "monitoring.transport: queue URLs"),
+    (sqs.Channel, "_create_queue", "self, queue_name, attributes", "monitoring.transport: leases"),
+    (sqs.Channel, "_delete_message", "self, queue_name, message", "monitoring.transport: no event loop"),
+    (sqs.Channel, "_delete", "self, queue, exchange, *args, **kwargs", "monitoring.transport: ownership"),
+    (sqs.Channel, "_receive_message", "self, queue, max_number_of_messages, wait_time_seconds",
+     "monitoring.transport: reply waits"),
+    (sqs.Channel, "_get_async", "self, queue, count, callback", "monitoring.transport: leases"),
+    (sqs.Channel, "_new_queue", "self, queue, **kwargs", "monitoring.transport: deletes"),
+    (sqs.Channel, "_exchange_is_fanout", "self, exchange_name", "monitoring.transport: subscriptions"),
+    (sqs.Channel, "after_reply_message_received", "self, queue", "monitoring.transport: reply queues kept"),
+    (sqs.Channel, "canonical_queue_name", "self, queue_name", "monitoring.transport: names"),
+    (sqs.Channel, "basic_consume", "self, queue, no_ack, callback, consumer_tag, *args, **kwargs",
+     "monitoring.transport: ownership"),
+    (sqs.Channel, "sqs", "self, queue", "monitoring.transport: clients"),
+    (sqs.Channel, "asynsqs", "self, queue", "monitoring.transport: clients"),
+    (_SnsSubscription, "unsubscribe_queue", "self, queue_name, exchange_name", "monitoring.transport: exit"),
+    (curl.CurlClient, "_set_timeout", "self, msecs", "worker.curl_timer: the fix itself"),
+    (curl.CurlClient, "_timeout_check", "self, _pycurl", "worker.curl_timer"),
+    (Consumer, "on_decode_error", "self, message, exc", "worker.consumer"),
+    (Consumer, "on_unknown_message", "self, body, message", "worker.consumer"),
+    (Consumer, "on_unknown_task", "self, body, message, exc", "worker.consumer"),
+    (Consumer, "on_invalid_task", "self, body, message, exc", "worker.consumer"),
+    (Request, "on_failure", "self, exc_info, send_failed_event, return_ok", "worker.request"),
+    (Request, "on_timeout", "self, soft, timeout", "worker.request"),
+]
+
+ATTRIBUTES = [
+    # (owner, name, who relies on it)
+    (Request, "_already_cancelled", "worker.request: a job we stopped is not a lost worker"),
+    (Request, "_already_revoked", "worker.request"),
+    (virtual.Channel, "do_restore", "worker.shutdown: kombu restores nothing at close"),
+    (state, "active_requests", "worker.heartbeat, worker.shutdown"),
+    (state, "reserved_requests", "worker.shutdown"),
+    (state, "task_ready", "worker.request: a released job leaves the worker's books"),
+]
+
+
+def _parameters(function) -> str:
+    parts = []
+    for parameter in inspect.signature(function).parameters.values():
+        prefix = {parameter.VAR_POSITIONAL: "*", parameter.VAR_KEYWORD: "**"}.get(parameter.kind, "")
+        parts.append(prefix + parameter.name)
+    return ", ".join(parts)
+
+
+@pytest.mark.parametrize("owner, name, parameters, relied_on_by", METHODS,
+                         ids=[f"{o.__name__}.{n}" for o, n, *_ in METHODS])
+def test_private_methods_keep_the_signature_we_override_or_call(owner, name, parameters, relied_on_by):
+    assert _parameters(getattr(owner, name)) == parameters, relied_on_by
+
+
+@pytest.mark.parametrize("owner, name, relied_on_by", ATTRIBUTES, ids=[n for _, n, _ in ATTRIBUTES])
+def test_private_attributes_still_exist(owner, name, relied_on_by):
+    assert hasattr(owner, name), relied_on_by
+
+
+def test_internals_read_from_source_are_still_there():
+    # kombu's get_client(hub) returns hub._current_http_client: worker.curl_timer installs ours there.
+    assert "_current_http_client" in inspect.getsource(http.get_client)
+    # The SQS channel's _queue_cache (its transport's dict of queue URLs): monitoring.transport fills and
+    # drops entries.
+    assert isinstance(inspect.getattr_static(sqs.Channel, "_queue_cache"), property)
+    assert "self._queue_cache = {}" in inspect.getsource(sqs.Transport.__init__)
+    # The consumer hands its worker options to its steps: worker.consumer sets the heartbeat interval there.
+    assert "worker_options" in inspect.signature(Consumer.__init__).parameters
