@@ -7,7 +7,7 @@ through their own APIs, with the template's properties resolved against the stac
 botocore validates them against AWS's API models, and moto checks, for instance, that
 the scalable target names the stack's ECS service. Properties moto's CloudFormation
 silently drops (the service's launch type, grace period, circuit breaker; the cluster's
-Container Insights) are checked from the template in test_deploy_template.py.
+Container Insights) are checked from the template in test_template.py.
 
 Then a worker started through ``docker/entrypoint.sh`` with the task definition's own
 environment, and the Lambda handler with the function's own environment, run one job.
@@ -26,10 +26,13 @@ import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
@@ -43,8 +46,13 @@ from tests.support import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.e2e
 
-NOT_IN_MOTO_CLOUDFORMATION = {"AWS::SQS::QueuePolicy", "AWS::ApplicationAutoScaling::ScalableTarget",
-                              "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm"}
+_NOT_IN_MOTO = {"AWS::SQS::QueuePolicy", "AWS::ApplicationAutoScaling::ScalableTarget",
+                "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudWatch::Alarm", "AWS::Lambda::EventInvokeConfig",
+                "AWS::SNS::TopicPolicy"}
+NOT_IN_MOTO_CLOUDFORMATION = {  # by stack: the types only the second one has come with its options
+    "deployed": _NOT_IN_MOTO,
+    "deployed_every_option": _NOT_IN_MOTO | {"AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
+                                             "AWS::EC2::SecurityGroupEgress"}}
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
 T = cfn.load()
 
@@ -66,44 +74,99 @@ def emulator(tmp_path_factory):
         local.stop()
 
 
-@pytest.fixture(scope="module")
-def deployed(emulator, tmp_path_factory):
-    """The stack created from the template; returns (name, parameters, outputs, resources)."""
-    settings = emulator.settings
-    package = lambda_package.build(tmp_path_factory.mktemp("lambda") / "lambda.zip", code_only=True)
-    s3 = aws.client("s3", settings)
-    s3.create_bucket(Bucket="audio-tasks-deploy")
-    s3.upload_file(str(package), "audio-tasks-deploy", "lambda/audio-tasks-lambda.zip")
-    env_name = f"e2e{uuid.uuid4().hex[:6]}"
-    parameters = {
-        "EnvironmentName": env_name, "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/audio-tasks:test",
-        "Subnets": "subnet-0a,subnet-0b", "SecurityGroups": "sg-0a", "InputBucketName": settings.input_bucket,
-        "OutputBucketName": settings.output_bucket, "SamplesTableName": settings.samples_table,
-        "LambdaCodeBucket": "audio-tasks-deploy",
-    }
-    cloudformation = aws.client("cloudformation", settings)
-    cloudformation.create_stack(StackName=env_name, TemplateBody=cfn.PATH.read_text(), Capabilities=["CAPABILITY_IAM"],
+@dataclass(frozen=True)
+class Deployed:
+    name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    resources: dict[str, dict]  # logical id -> stack resource summary
+
+    @property
+    def template(self) -> cfn.Template:
+        """The template with this stack's parameters as defaults (to evaluate its conditions)."""
+        return T.with_defaults(self.parameters)
+
+
+def _create_stack(emulator, parameters: dict[str, str]) -> Deployed:
+    cloudformation = aws.client("cloudformation", emulator.settings)
+    name = parameters["EnvironmentName"]
+    cloudformation.create_stack(StackName=name, TemplateBody=cfn.PATH.read_text(), Capabilities=["CAPABILITY_IAM"],
                                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     deadline = time.monotonic() + 60
-    while (description := cloudformation.describe_stacks(StackName=env_name)["Stacks"][0])["StackStatus"] \
+    while (description := cloudformation.describe_stacks(StackName=name)["Stacks"][0])["StackStatus"] \
             .endswith("IN_PROGRESS") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert description["StackStatus"] == "CREATE_COMPLETE", description
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
-    resources = {r["LogicalResourceId"]: r
-                 for r in cloudformation.list_stack_resources(StackName=env_name)["StackResourceSummaries"]}
-    return env_name, parameters, outputs, resources
+    resources = {r["LogicalResourceId"]: r  # moto also lists a blank summary (no id, no type): left out
+                 for r in cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
+                 if r["LogicalResourceId"]}
+    return Deployed(name, parameters, outputs, resources)
 
 
-def test_the_emulator_creates_everything_but_the_listed_types(deployed):
-    _, _, _, resources = deployed
-    skipped = {r["Type"] for name, r in T.resources.items() if name not in resources and "Condition" not in r}
-    assert skipped == NOT_IN_MOTO_CLOUDFORMATION
-    assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in resources.values())
+@pytest.fixture(scope="module")
+def network(emulator):
+    """A VPC with two subnets in two zones (Flower's load balancer needs real ones)."""
+    ec2 = aws.client("ec2", emulator.settings)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")[
+        "Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
+    return vpc, ",".join(subnets)
+
+
+@pytest.fixture(scope="module")
+def lambda_code(emulator, tmp_path_factory):
+    package = lambda_package.build(tmp_path_factory.mktemp("lambda") / "lambda.zip", code_only=True)
+    s3 = aws.client("s3", emulator.settings)
+    s3.create_bucket(Bucket="audio-tasks-deploy")
+    s3.upload_file(str(package), "audio-tasks-deploy", "lambda/audio-tasks-lambda.zip")
+    return "audio-tasks-deploy"
+
+
+def _base_parameters(network, lambda_code) -> dict[str, str]:
+    vpc, subnets = network
+    return {"EnvironmentName": f"e2e{uuid.uuid4().hex[:6]}", "VpcId": vpc, "Subnets": subnets,
+            "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/audio-tasks:test", "SecurityGroups": "sg-0a",
+            "LambdaCodeBucket": lambda_code}
+
+
+@pytest.fixture(scope="module")
+def deployed(emulator, network, lambda_code) -> Deployed:
+    """The stack with default options, on the emulator's existing buckets and table."""
+    settings = emulator.settings
+    return _create_stack(emulator, {
+        **_base_parameters(network, lambda_code), "InputBucketName": settings.input_bucket,
+        "OutputBucketName": settings.output_bucket, "SamplesTableName": settings.samples_table})
+
+
+@pytest.fixture(scope="module")
+def deployed_every_option(emulator, network, lambda_code) -> Deployed:
+    """A second stack with every option on (cfn.EVERY_OPTION_ON), its buckets and table its own."""
+    settings = emulator.settings
+    parameters = _base_parameters(network, lambda_code)
+    name = parameters["EnvironmentName"]
+    key = aws.client("kms", settings).create_key(Description=f"{name} storage")["KeyMetadata"]["Arn"]
+    certificate = aws.client("acm", settings).request_certificate(DomainName="flower.audio.internal")["CertificateArn"]
+    return _create_stack(emulator, {
+        **{k: str(v) for k, v in cfn.EVERY_OPTION_ON.items()}, **parameters,
+        "InputBucketName": f"{name}-in", "OutputBucketName": f"{name}-out", "SamplesTableName": f"{name}-samples",
+        "KmsKeyArn": key, "FlowerCertificateArn": certificate})
+
+
+@pytest.mark.parametrize("stack", ["deployed", "deployed_every_option"])
+def test_the_emulator_creates_everything_but_the_listed_types(stack, request):
+    deployment: Deployed = request.getfixturevalue(stack)
+    template = deployment.template
+    expected = {name: r for name, r in T.resources.items()
+                if "Condition" not in r or template.condition(r["Condition"])}
+    skipped = {r["Type"] for name, r in expected.items() if name not in deployment.resources}
+    assert skipped == NOT_IN_MOTO_CLOUDFORMATION[stack]
+    assert set(deployment.resources) <= set(expected)  # nothing whose condition is false
+    assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in deployment.resources.values())
 
 
 def test_the_queues_have_the_seed_attributes(emulator, deployed):
-    _, _, outputs, _ = deployed
+    outputs = deployed.outputs
     sqs = aws.client("sqs", emulator.settings)
     queue = sqs.get_queue_attributes(QueueUrl=outputs["AudioProcessingQueueUrl"], AttributeNames=["All"])["Attributes"]
     dlq = sqs.get_queue_attributes(QueueUrl=outputs["AudioProcessingDLQUrl"], AttributeNames=["All"])["Attributes"]
@@ -114,18 +177,25 @@ def test_the_queues_have_the_seed_attributes(emulator, deployed):
     assert (dlq["MessageRetentionPeriod"], dlq["SqsManagedSseEnabled"]) == (str(14 * 86400), "true")
 
 
-def test_the_roles_are_scoped_to_the_stacks_own_resources(emulator, deployed):
-    _, _, outputs, resources = deployed
+def _inline_policy(emulator, deployment: Deployed, role_id: str) -> dict:
     iam = aws.client("iam", emulator.settings)
-    role_name = resources["CreateSampleRecordRole"]["PhysicalResourceId"].rsplit("/", 1)[-1]
+    role_name = deployment.resources[role_id]["PhysicalResourceId"].rsplit("/", 1)[-1]
     [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
     if isinstance(document, str):  # moto keeps CloudFormation-made inline policies as a Python repr
         document = ast.literal_eval(document)
-    by_sid = {s["Sid"]: s for s in document["Statement"]}
-    assert by_sid["Enqueue"]["Resource"] == outputs["AudioProcessingQueueArn"]
+    return {s["Sid"]: s for s in document["Statement"] if s is not None}  # moto keeps AWS::NoValue items as null
+
+
+def test_the_roles_are_scoped_to_the_stacks_own_resources(emulator, deployed, deployed_every_option):
+    by_sid = _inline_policy(emulator, deployed, "CreateSampleRecordRole")
+    assert by_sid["Enqueue"]["Resource"] == deployed.outputs["AudioProcessingQueueArn"]
     assert by_sid["SampleRecords"]["Resource"] == \
         f"arn:aws:dynamodb:us-east-1:123456789012:table/{emulator.env['SAMPLES_TABLE']}"
+    assert "BucketKey" not in _inline_policy(emulator, deployed, "TaskRole")
+    task = _inline_policy(emulator, deployed_every_option, "TaskRole")
+    assert task["BucketKey"]["Resource"] == deployed_every_option.parameters["KmsKeyArn"]
+    assert task["MissingInputIsNotFound"]["Condition"] == {"StringLike": {"s3:prefix": "incoming/*"}}
 
 
 # -- the types moto's CloudFormation skips, applied through their own APIs ---------------
@@ -133,24 +203,29 @@ NO_VALUE = object()
 
 
 class Resolver:
-    """Resolves the template's intrinsic functions against the deployed stack."""
+    """Resolves the template's intrinsic functions against a deployed stack."""
 
-    def __init__(self, emulator, deployed):
-        self.env_name, parameters, self.outputs, resources = deployed
+    def __init__(self, emulator, deployment: Deployed):
+        self.env_name, self.outputs, self.template = deployment.name, deployment.outputs, deployment.template
         self.values = {name: p.get("Default") for name, p in T.body["Parameters"].items()}
-        self.values.update(parameters)
-        self.values.update({k: r["PhysicalResourceId"] for k, r in resources.items()})
+        self.values.update(deployment.parameters)
+        self.values.update({k: r["PhysicalResourceId"] for k, r in deployment.resources.items()})
         self.values.update({"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
                             "AWS::URLSuffix": "amazonaws.com"})
         self.numbers = {name for name, p in T.body["Parameters"].items() if p["Type"] == "Number"}
         self.sqs = aws.client("sqs", emulator.settings)
+        self.iam = aws.client("iam", emulator.settings)
 
     def attribute(self, logical_id: str, name: str):
-        url = self.values[logical_id]
-        if name == "Arn":
-            return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        physical = self.values[logical_id]
+        resource_type = T.resources[logical_id]["Type"]
+        if resource_type == "AWS::SQS::Queue" and name == "Arn":
+            return self.sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"]
+        if resource_type == "AWS::IAM::Role" and name == "Arn":
+            return self.iam.get_role(RoleName=physical.rsplit("/", 1)[-1])["Role"]["Arn"]
         if name in ("QueueName", "Name"):
-            return url.rsplit("/", 1)[-1]
+            return physical.rsplit("/", 1)[-1]
         raise KeyError(f"{logical_id}.{name}")
 
     def __call__(self, node):
@@ -170,24 +245,57 @@ class Resolver:
                 name = match.group(1)
                 return self.attribute(*name.split(".")) if "." in name else str(self.values[name])
             return re.sub(r"\$\{([^}]+)\}", one, node["Fn::Sub"])
-        if set(node) == {"Fn::If"}:  # every condition is false with the default parameters
-            return self(node["Fn::If"][2])
+        if set(node) == {"Fn::If"}:
+            condition, then, otherwise = node["Fn::If"]
+            return self(then if self.template.condition(condition) else otherwise)
         resolved = {k: self(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def properties(self, logical_id: str) -> dict:
+        return self(T.properties(logical_id))
+
+    def present(self, resource_type: str) -> list[str]:
+        """This stack's resources of a type (conditions evaluated)."""
+        return [name for name, r in T.of_type(resource_type).items()
+                if "Condition" not in r or self.template.condition(r["Condition"])]
+
+
+def _apply_queue_policies(resolve: Resolver) -> dict[str, dict]:
+    """SetQueueAttributes(Policy) for each queue policy; returns the stored documents by queue URL."""
+    stored = {}
+    for logical_id in resolve.present("AWS::SQS::QueuePolicy"):
+        policy = resolve.properties(logical_id)
+        for url in policy["Queues"]:
+            resolve.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy["PolicyDocument"])})
+            stored[url] = json.loads(resolve.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])[
+                "Attributes"]["Policy"])
+    return stored
+
+
+def _apply_alarms(emulator, resolve: Resolver) -> dict[str, dict]:
+    cloudwatch = aws.client("cloudwatch", emulator.settings)
+    names = []
+    for logical_id in resolve.present("AWS::CloudWatch::Alarm"):
+        alarm = resolve.properties(logical_id)
+        cloudwatch.put_metric_alarm(**alarm)
+        names.append(alarm["AlarmName"])
+    return {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
 
 
 def test_the_skipped_resources_are_accepted_by_their_apis(emulator, deployed):
     resolve = Resolver(emulator, deployed)
     settings = emulator.settings
-    # Queue policy: set on both queues.
-    policy = resolve(T.properties("AudioProcessingQueuePolicy"))
-    for url in policy["Queues"]:
-        resolve.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy["PolicyDocument"])})
-        stored = resolve.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
-        assert json.loads(stored)["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Queue policies: each on its queue; senders are the stack's roles, by ARN.
+    policies = _apply_queue_policies(resolve)
+    roles = {logical_id: resolve.attribute(logical_id, "Arn") for logical_id in ("CreateSampleRecordRole", "TaskRole")}
+    senders = {url: next(s for s in doc["Statement"] if s["Sid"] == "SendOnlyFromTheStacksPrincipals")["Condition"][
+        "ArnNotEquals"]["aws:PrincipalArn"] for url, doc in policies.items()}
+    assert senders == {deployed.outputs["AudioProcessingQueueUrl"]: [roles["CreateSampleRecordRole"], roles["TaskRole"]],
+                       deployed.outputs["AudioProcessingDLQUrl"]: [roles["TaskRole"]],
+                       deployed.outputs["CreateSampleRecordFailuresUrl"]: [roles["CreateSampleRecordRole"]]}
     # Scalable target: moto checks that ResourceId names an existing ECS service.
     autoscaling = aws.client("application-autoscaling", settings)
-    target = resolve(T.properties("WorkerScalableTarget"))
+    target = resolve.properties("WorkerScalableTarget")
     autoscaling.register_scalable_target(**target)
     # Target tracking on metric math: botocore validates the structure against the API model.
     policy = resolve({k: v for k, v in T.properties("BacklogPerTaskScalingPolicy").items()
@@ -202,22 +310,144 @@ def test_the_skipped_resources_are_accepted_by_their_apis(emulator, deployed):
     assert dimensions == {"QueueName": f"{resolve.env_name}-audio-processing",
                           "ClusterName": f"{resolve.env_name}-audio-processing",
                           "ServiceName": f"{resolve.env_name}-audio-processing"}
-    # Alarms.
-    cloudwatch = aws.client("cloudwatch", settings)
-    names = []
-    for logical_id in T.of_type("AWS::CloudWatch::Alarm"):
-        alarm = resolve(T.properties(logical_id))
-        cloudwatch.put_metric_alarm(**alarm)
-        names.append(alarm["AlarmName"])
-    stored = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
-    assert stored[f"{resolve.env_name}-audio-processing-oldest-message-age"]["Threshold"] == 1800
+    # Alarms: all six notify the topic the stack created (no AlarmTopicArn was given).
+    alarms = _apply_alarms(emulator, resolve)
+    topic = deployed.resources["AlarmTopic"]["PhysicalResourceId"]
+    assert len(alarms) == 6 and all(a["AlarmActions"] == a["OKActions"] == [topic] for a in alarms.values())
+    assert alarms[f"{resolve.env_name}-audio-processing-oldest-message-age"]["Threshold"] == 1800
+    backlog = alarms[f"{resolve.env_name}-audio-processing-backlog-at-max-capacity"]
+    assert [m["Expression"] for m in backlog["Metrics"] if "Expression" in m] == [
+        "IF(FILL(desired, 0) >= 10, visible / IF(FILL(tasks, 0) >= 1, FILL(tasks, 0), 1), 0)"]
+    # The alarm topic's policy: CloudWatch may publish for this stack's alarms.
+    sns = aws.client("sns", settings)
+    topic_policy = resolve.properties("AlarmTopicPolicy")
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(
+        topic_policy["PolicyDocument"]))
+    stored = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert stored["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"] == \
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{resolve.env_name}-*"
+    # The Lambda's asynchronous-invoke configuration, read back.
+    lambda_client = aws.client("lambda", settings)
+    lambda_client.put_function_event_invoke_config(**resolve.properties("CreateSampleRecordInvokeConfig"))
+    config = lambda_client.get_function_event_invoke_config(FunctionName=f"{resolve.env_name}-CreateSampleRecord")
+    failures_arn = resolve.attribute("CreateSampleRecordFailures", "Arn")
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == failures_arn
+    # Created by moto with its reserved concurrency.
+    assert lambda_client.get_function_concurrency(FunctionName=f"{resolve.env_name}-CreateSampleRecord")[
+        "ReservedConcurrentExecutions"] == 10
+
+
+def _lifecycle_rule(rule: dict) -> dict:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    api = {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "NoncurrentVersionExpiration" in rule:
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule["NoncurrentVersionExpiration"]["NoncurrentDays"]}
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    return api
+
+
+def test_buckets_and_table_the_stack_creates(emulator, deployed_every_option):
+    """moto creates the buckets (with their encryption) and the table but drops the rest; each
+    dropped property is applied through its API and read back."""
+    resolve = Resolver(emulator, deployed_every_option)
+    s3 = aws.client("s3", emulator.settings)
+    key = deployed_every_option.parameters["KmsKeyArn"]
+    _apply_queue_policies(resolve)  # S3 -> SQS: the bucket's notification needs the queue policy first
+    for bucket_id, policy_id in (("InputBucket", "InputBucketPolicy"), ("OutputBucket", "OutputBucketPolicy")):
+        bucket = resolve.properties(bucket_id)
+        name = bucket["BucketName"]
+        [rule] = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=bucket["PublicAccessBlockConfiguration"])
+        assert s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"] == \
+            bucket["PublicAccessBlockConfiguration"]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={
+            "Rules": [_lifecycle_rule(r) for r in bucket["LifecycleConfiguration"]["Rules"]]})
+    output = resolve.properties("OutputBucket")["BucketName"]
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=output)["Rules"]}
+    assert rules["processed-expiry"]["Expiration"] == {"Days": 30}
+    assert rules["processed-expiry"]["Filter"] == {"Prefix": "processed/"}
+    # The input bucket: versioned, and in s3-to-sqs mode its uploads notify the work queue.
+    bucket = resolve.properties("InputBucket")
+    s3.put_bucket_versioning(Bucket=bucket["BucketName"], VersioningConfiguration=bucket["VersioningConfiguration"])
+    assert s3.get_bucket_versioning(Bucket=bucket["BucketName"])["Status"] == "Enabled"
+    [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    s3.put_bucket_notification_configuration(Bucket=bucket["BucketName"], NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": notification["Queue"], "Events": [notification["Event"]],
+                                 "Filter": {"Key": {"FilterRules": notification["Filter"]["S3Key"]["Rules"]}}}]})
+    queue_url = deployed_every_option.outputs["AudioProcessingQueueUrl"]
+    s3.put_object(Bucket=bucket["BucketName"], Key="elsewhere/x.wav", Body=b"not under the prefix")
+    s3.put_object(Bucket=bucket["BucketName"], Key="incoming/one/x.wav", Body=b"RIFF")
+    bodies = [json.loads(m["Body"]) for m in resolve.sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])]
+    records = [r for b in bodies for r in b.get("Records", [])]
+    # S3 URL-encodes the key in its events (as AWS does).
+    assert [(r["eventName"], r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"])) for r in records] == \
+        [("ObjectCreated:Put", bucket["BucketName"], "incoming/one/x.wav")]
+    # TLS only: moto evaluates bucket policies, and the emulator is plain HTTP, so the policy
+    # must refuse every request after it is set.
+    for policy_id in ("InputBucketPolicy", "OutputBucketPolicy"):
+        policy = resolve.properties(policy_id)
+        name = policy["Bucket"]
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy["PolicyDocument"]))
+        [deny] = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
+        assert deny["Resource"] == [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"]
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=name, Key="incoming/two/x.wav", Body=b"RIFF")
+        assert refused.value.response["Error"]["Code"] in ("403", "AccessDenied")
+    # The table: moto keeps its key schema; it drops point-in-time recovery (applied through
+    # its API) and its encryption, which moto can neither store nor update (asserted from
+    # the template in test_template.py).
+    table = resolve.properties("SamplesTable")
+    dynamodb = aws.client("dynamodb", emulator.settings)
+    assert dynamodb.describe_table(TableName=table["TableName"])["Table"]["KeySchema"] == table["KeySchema"]
+    dynamodb.update_continuous_backups(TableName=table["TableName"],
+                                       PointInTimeRecoverySpecification=table["PointInTimeRecoverySpecification"])
+    assert dynamodb.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_flower_behind_its_load_balancer(emulator, deployed_every_option):
+    resolve = Resolver(emulator, deployed_every_option)
+    settings = emulator.settings
+    elbv2 = aws.client("elbv2", settings)
+    [balancer] = elbv2.describe_load_balancers(Names=[f"{resolve.env_name}-audio-flower"])["LoadBalancers"]
+    assert balancer["Scheme"] == "internal"
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    assert listener["Certificates"] == [{"CertificateArn": deployed_every_option.parameters["FlowerCertificateArn"]}]
+    ec2 = aws.client("ec2", settings)
+    lb_group, task_group = (deployed_every_option.resources[k]["PhysicalResourceId"]
+                            for k in ("FlowerLoadBalancerSecurityGroup", "FlowerSecurityGroup"))
+    # Egress from the load balancer to the task: not created by moto, applied through its API.
+    egress = resolve.properties("FlowerLoadBalancerToTask")
+    ec2.authorize_security_group_egress(GroupId=egress["GroupId"], IpPermissions=[{
+        "IpProtocol": egress["IpProtocol"], "FromPort": egress["FromPort"], "ToPort": egress["ToPort"],
+        "UserIdGroupPairs": [{"GroupId": egress["DestinationSecurityGroupId"], "Description": egress["Description"]}]}])
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(GroupIds=[lb_group, task_group])["SecurityGroups"]}
+    [clients] = groups[lb_group]["IpPermissions"]
+    assert (clients["FromPort"], clients["ToPort"], clients["IpRanges"][0]["CidrIp"]) == (443, 443, "10.20.0.0/16")
+    [from_lb] = groups[task_group]["IpPermissions"]
+    assert (from_lb["FromPort"], [p["GroupId"] for p in from_lb["UserIdGroupPairs"]]) == (5555, [lb_group])
+    assert any(p.get("UserIdGroupPairs") and p["UserIdGroupPairs"][0]["GroupId"] == task_group
+               for p in groups[lb_group]["IpPermissionsEgress"])
+    # The alarm e-mail subscription (not created by moto), through its API.
+    subscription = resolve.properties("AlarmEmailSubscription")
+    sns = aws.client("sns", settings)
+    sns.subscribe(**subscription)
+    [stored] = sns.list_subscriptions_by_topic(TopicArn=subscription["TopicArn"])["Subscriptions"]
+    assert (stored["Protocol"], stored["Endpoint"]) == ("email", "oncall@example.com")
 
 
 # -- one job on the stack's own outputs ----------------------------------------------------
 @pytest.fixture(scope="module")
 def stack_worker(emulator, deployed, tmp_path_factory):
     """``docker/entrypoint.sh`` in service mode with the task definition's environment."""
-    env_name, _, _, _ = deployed
+    env_name = deployed.name
     ecs = aws.client("ecs", emulator.settings)
     [container] = ecs.describe_task_definition(taskDefinition=f"{env_name}-audio-processing")[
         "taskDefinition"]["containerDefinitions"]
@@ -255,7 +485,7 @@ def test_the_container_health_check_passes_on_a_running_worker(stack_worker):
 def job_done(emulator, deployed, stack_worker, tmp_path_factory):
     """One job from the Lambda handler to a COMPLETED record; returns (response, record)."""
     tmp_path = tmp_path_factory.mktemp("job")
-    env_name, _, outputs, _ = deployed
+    env_name, outputs = deployed.name, deployed.outputs
     lambda_env = aws.client("lambda", emulator.settings).get_function_configuration(
         FunctionName=f"{env_name}-CreateSampleRecord")["Environment"]["Variables"]
     assert lambda_env["SQS_QUEUE_URL"] == outputs["AudioProcessingQueueUrl"]
@@ -276,7 +506,7 @@ def job_done(emulator, deployed, stack_worker, tmp_path_factory):
 
 
 def test_one_job_runs_end_to_end_on_the_stacks_outputs(emulator, deployed, job_done):
-    _, _, outputs, _ = deployed
+    outputs = deployed.outputs
     response, record = job_done
     assert record["status"] == "COMPLETED", record
     assert record["results"]["duration_s"] == 1.0
