@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+CHECKOV_STAMP := .venv-checkov/.installed
 
-.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy
+.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audio_tasks needs Python >= 3.11"'
@@ -13,12 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# checkov in a virtualenv of its own: its pins conflict with the project's (see the file).
+$(CHECKOV_STAMP): deploy/requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
 ## make demo [FILES="a.mp3 b.wav"]: the whole job on the embedded local AWS stack
 demo: $(STAMP)
 	$(BIN)/audio-tasks demo $(FILES) --out demo-output
 
 ## make test: the test suite (starts its own emulator and workers)
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest
 
 ## make bench: every benchmark against the local stack (~10 min); prints the table,
@@ -33,11 +40,15 @@ bench-quick: $(STAMP)
 lambda-zip: $(STAMP)
 	$(BIN)/python -m deploy.lambda_package build/audio-tasks-lambda.zip
 
-## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck the entrypoint
-lint-deploy: $(STAMP)
+## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck the entrypoint, then checkov
+lint-deploy: $(STAMP) checkov
 	$(BIN)/cfn-lint --include-checks I -- deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json
 	$(BIN)/hadolint --failure-threshold style docker/Dockerfile
 	$(BIN)/shellcheck --severity=style docker/entrypoint.sh
 
+## make checkov: checkov on the template (defaults, and every option on) and the Dockerfile
+checkov: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/python -m deploy.security_scan
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache test-artifacts build
+	rm -rf $(VENV) .venv-checkov demo-output .pytest_cache test-artifacts build
