@@ -22,7 +22,8 @@ PATH = Path(__file__).resolve().parent / "cloudformation" / "ecsAudioProcessing-
 EVERY_OPTION_ON = {
     "FlowerEnabled": "true", "FlowerCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d",
     "FlowerAllowedCidr": "10.20.0.0/16", "CreateStorage": "true", "ProcessedExpirationDays": 30,
-    "IngestMode": "s3-to-sqs", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+    "IngestMode": "s3-to-sqs",
+    "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
     "OperatorRoleArn": "arn:aws:iam::123456789012:role/audio-operators", "AlarmEmail": "oncall@example.com",
 }
 

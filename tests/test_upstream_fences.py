@@ -16,7 +16,7 @@ from kombu.asynchronous import http
 from kombu.asynchronous.http import curl
 from kombu.transport import SQS as sqs
 from kombu.transport import virtual
-from kombu.transport.SQS.SNS import _SnsSubscription
+from kombu.transport.SQS.SNS import SNS, _SnsSubscription
 
 METHODS = [
     # (owner, name, parameters, who relies on it)
@@ -36,6 +36,8 @@ METHODS = [
      "monitoring.transport: ownership"),
     (sqs.Channel, "sqs", "self, queue", "monitoring.transport: clients"),
     (sqs.Channel, "asynsqs", "self, queue", "monitoring.transport: clients"),
+    (SNS, "_create_sns_topic", "self, exchange_name", "monitoring.transport: encrypted topics"),
+    (SNS, "get_client", "self, exchange_name", "monitoring.transport: encrypted topics"),
     (_SnsSubscription, "unsubscribe_queue", "self, queue_name, exchange_name", "monitoring.transport: exit"),
     (curl.CurlClient, "_set_timeout", "self, msecs", "worker.curl_timer: the fix itself"),
     (curl.CurlClient, "_timeout_check", "self, _pycurl", "worker.curl_timer"),
@@ -51,6 +53,7 @@ ATTRIBUTES = [
     # (owner, name, who relies on it)
     (Request, "_already_cancelled", "worker.request: a job we stopped is not a lost worker"),
     (Request, "_already_revoked", "worker.request"),
+    (sqs.Channel, "_fanout", "monitoring.transport: its fanout property caches EncryptedTopics there"),
     (virtual.Channel, "do_restore", "worker.shutdown: kombu restores nothing at close"),
     (state, "active_requests", "worker.heartbeat, worker.shutdown"),
     (state, "reserved_requests", "worker.shutdown"),

@@ -17,6 +17,9 @@ exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of 
   them by that prefix.
 - **No event loop**: where there is no kombu event loop (Flower's event thread,
   ``celery inspect``) no-ack messages are deleted with the blocking client.
+- **Encrypted topics**: each SNS topic this transport creates is set to SNS's AWS-managed
+  key (``alias/aws/sns``) right after CreateTopic, which kombu calls without it; SNS
+  itself can use that key for every principal of the account, so no key policy is kept.
 - **Ownership**: a monitoring queue carries a lease tag, renewed while its process polls; the
   queues a process consumes are deleted with their SNS subscriptions when it exits
   cleanly, and ``audio_tasks.monitoring.janitor`` deletes those whose lease ran out.
@@ -34,6 +37,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 from kombu.transport import SQS as sqs
+from kombu.transport.SQS.SNS import SNS as SnsFanout
 from kombu.transport.SQS.exceptions import DoesNotExistQueueException
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ _REPLY_EXCHANGE = re.compile(r"reply\..+\.pidbox")
 _REPLY_QUEUE = re.compile(r"[^.]+\.reply\..+\.pidbox")
 _MAX_NAME = 80  # SQS queue / SNS topic name limit
 _QUEUE_MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+TOPIC_KMS_KEY = "alias/aws/sns"
 
 
 
@@ -102,8 +107,27 @@ _owned = _OwnedQueues()
 atexit.register(_owned.drop_all)  # on a clean exit
 
 
+class EncryptedTopics(SnsFanout):
+    """kombu's SNS fanout, whose topics are encrypted at rest once created.
+
+    ``_create_sns_topic`` is kombu's (private, 5.7): tests/test_upstream_fences.py pins it.
+    """
+
+    def _create_sns_topic(self, exchange_name: str) -> str:
+        arn = super()._create_sns_topic(exchange_name)
+        self.get_client().set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId",
+                                               AttributeValue=TOPIC_KMS_KEY)
+        return arn
+
+
 class Channel(sqs.Channel):
     """An SQS channel that also carries Celery events and remote control (see module doc)."""
+
+    @property
+    def fanout(self) -> EncryptedTopics:
+        if not self._fanout:
+            self._fanout = EncryptedTopics(self)
+        return self._fanout
 
     @property
     def monitoring_prefix(self) -> str:

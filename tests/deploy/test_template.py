@@ -399,8 +399,9 @@ def test_flower_cannot_be_enabled_without_certificate_and_clients():
 RESOURCE_STAR_REQUIRED = {"ecr:GetAuthorizationToken", "sns:ListTopics", "sqs:ListQueues",
                           "cloudwatch:GetMetricStatistics"}
 MONITORING = {  # events and remote control over SNS fanout (audio_tasks.monitoring.transport)
-    "sns:CreateTopic", "sns:TagResource", "sns:Publish", "sns:Subscribe", "sns:Unsubscribe",
-    "sns:ListSubscriptionsByTopic", "sqs:CreateQueue", "sqs:TagQueue", "sqs:ListQueueTags", "sqs:DeleteQueue",
+    "sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes", "sns:Publish", "sns:Subscribe",
+    "sns:Unsubscribe", "sns:ListSubscriptionsByTopic", "sqs:CreateQueue", "sqs:TagQueue", "sqs:ListQueueTags",
+    "sqs:DeleteQueue",
     "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:ReceiveMessage",
     "sqs:DeleteMessage", "sqs:SendMessage"}
 

@@ -20,7 +20,7 @@ import pytest
 
 from audio_tasks import aws
 from audio_tasks.local_stack import LocalStack, StackOptions
-from audio_tasks.monitoring.transport import LEASE_TAG
+from audio_tasks.monitoring.transport import LEASE_TAG, TOPIC_KMS_KEY
 from tests.support import ARTIFACTS, clean_env, eventually, json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +78,19 @@ def test_inspect_ping_gets_a_pong(monitored):
     # Remote control is best effort (as on every broker): a broadcast the worker picks up
     # after the caller's timeout goes unanswered, so the caller asks again.
     assert "pong" in eventually(ping, "a pong from the worker")
+
+
+def test_the_monitoring_topics_are_encrypted(monitored, finished_tasks):
+    # kombu creates them without attributes; EncryptedTopics overrides its private
+    # _create_sns_topic (kombu 5.7): if kombu renames it, this fails.
+    stack, _ = monitored
+    sns = aws.client("sns", stack.settings)
+    prefix = stack.settings.monitoring_prefix
+    topics = [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]
+              if t["TopicArn"].rsplit(":", 1)[-1].startswith(prefix)]
+    assert len(topics) >= 2  # events and remote control
+    assert {sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("KmsMasterKeyId") for arn in topics} \
+        == {TOPIC_KMS_KEY}
 
 
 def test_flower_shows_the_worker_and_the_task_states(monitored, finished_tasks):
