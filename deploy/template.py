@@ -5,7 +5,8 @@
 (its default), so callers read the deployed numbers without repeating them.
 ``Template.with_defaults`` is the same template with other defaults, e.g.
 ``EVERY_OPTION_ON``: static checkers only see the resources whose conditions hold with
-the defaults, so the scans and tests look at both variants.
+the defaults, so the scans and tests look at both variants. ``condition``, ``exists``
+and ``chosen`` evaluate conditions, resources' conditions and ``Fn::If`` by the defaults.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class Template:
         for name, value in defaults.items():
             body["Parameters"][name]["Default"] = value
         return Template(body)
+
+    def exists(self, logical_id: str) -> bool:
+        """Whether a resource is created with the defaults (its condition, if any, holds)."""
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def chosen(self, node):
+        """``{"Fn::If": [condition, a, b]}`` as a or b (by the defaults); any other node as is."""
+        if isinstance(node, dict) and set(node) == {"Fn::If"}:
+            condition, then, otherwise = node["Fn::If"]
+            return self.chosen(then if self.condition(condition) else otherwise)
+        return node
 
     def condition(self, name: str) -> bool:
         """A condition evaluated with the parameters' defaults."""

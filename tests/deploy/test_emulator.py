@@ -157,8 +157,7 @@ def deployed_every_option(emulator, network, lambda_code) -> Deployed:
 def test_the_emulator_creates_everything_but_the_listed_types(stack, request):
     deployment: Deployed = request.getfixturevalue(stack)
     template = deployment.template
-    expected = {name: r for name, r in T.resources.items()
-                if "Condition" not in r or template.condition(r["Condition"])}
+    expected = {name: r for name, r in T.resources.items() if template.exists(name)}
     skipped = {r["Type"] for name, r in expected.items() if name not in deployment.resources}
     assert skipped == NOT_IN_MOTO_CLOUDFORMATION[stack]
     assert set(deployment.resources) <= set(expected)  # nothing whose condition is false
@@ -246,8 +245,7 @@ class Resolver:
                 return self.attribute(*name.split(".")) if "." in name else str(self.values[name])
             return re.sub(r"\$\{([^}]+)\}", one, node["Fn::Sub"])
         if set(node) == {"Fn::If"}:
-            condition, then, otherwise = node["Fn::If"]
-            return self(then if self.template.condition(condition) else otherwise)
+            return self(self.template.chosen(node))
         resolved = {k: self(v) for k, v in node.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
@@ -256,8 +254,7 @@ class Resolver:
 
     def present(self, resource_type: str) -> list[str]:
         """This stack's resources of a type (conditions evaluated)."""
-        return [name for name, r in T.of_type(resource_type).items()
-                if "Condition" not in r or self.template.condition(r["Condition"])]
+        return [name for name in T.of_type(resource_type) if self.template.exists(name)]
 
 
 def _apply_queue_policies(resolve: Resolver) -> dict[str, dict]:

@@ -47,10 +47,7 @@ QUEUE_POLICIES = {"AudioProcessingQueuePolicy": "AudioProcessingQueue", "AudioPr
 def _statements(logical_id: str, template=T) -> dict[str, dict]:
     """A policy's statements by Sid, with conditional ones resolved against the defaults."""
     statements = {}
-    for statement in template.properties(logical_id)["PolicyDocument"]["Statement"]:
-        if "Fn::If" in statement:
-            condition, then, otherwise = statement["Fn::If"]
-            statement = then if template.condition(condition) else otherwise
+    for statement in map(template.chosen, template.properties(logical_id)["PolicyDocument"]["Statement"]):
         if statement != {"Ref": "AWS::NoValue"}:
             statements[statement["Sid"]] = statement
     return statements
@@ -71,14 +68,8 @@ def _senders(policy_id: str, template=T) -> list:
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
     # Service principals have no aws:PrincipalArn: they are left to explicit Allow statements.
     assert deny["Condition"]["Bool"] == {"aws:PrincipalIsAWSService": "false"}
-    senders = []
-    for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]:
-        if "Fn::If" in arn:
-            condition, then, otherwise = arn["Fn::If"]
-            arn = then if template.condition(condition) else otherwise
-        if arn != {"Ref": "AWS::NoValue"}:
-            senders.append(arn)
-    return senders
+    return [arn for arn in map(template.chosen, deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+            if arn != {"Ref": "AWS::NoValue"}]
 
 
 LAMBDA_ROLE, TASK_ROLE = {"Fn::GetAtt": ["CreateSampleRecordRole", "Arn"]}, {"Fn::GetAtt": ["TaskRole", "Arn"]}
