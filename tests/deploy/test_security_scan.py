@@ -4,8 +4,12 @@ checkov runs.)"""
 
 import re
 
+import pytest
+
 from deploy import security_scan
 from deploy import template as cfn
+
+pytestmark = pytest.mark.e2e  # checkov runs as a process (see pyproject.toml's markers)
 
 
 def test_checkov_reports_no_failed_check():
