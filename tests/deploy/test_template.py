@@ -151,8 +151,9 @@ def test_ephemeral_storage_holds_every_concurrent_job_at_its_limits():
     [container] = task["ContainerDefinitions"]
     env = {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e["Value"], str)}
     settings = Settings.from_env({**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"})  # the worker's own reading
-    per_job = (settings.max_input_bytes + settings.max_duration_s * settings.house_sample_rate * 8 * 2
-               + settings.max_duration_s * settings.preview_bitrate_kbps * 1000 / 8)
+    limits, audio = settings.limits, settings.audio
+    per_job = (limits.max_bytes + limits.max_duration_s * audio.house_sample_rate * 8 * 2
+               + limits.max_duration_s * audio.preview_bitrate_kbps * 1000 / 8)
     assert task["EphemeralStorage"] == {"SizeInGiB": {"Fn::FindInMap": [
         "WorkerDisk", {"Ref": "WorkerConcurrency"}, "EphemeralStorageGiB"]}}
     table = T.body["Mappings"]["WorkerDisk"]
