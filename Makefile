@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 CHECKOV_STAMP := .venv-checkov/.installed
 
-.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov
+.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audio_tasks needs Python >= 3.11"'
@@ -39,6 +39,16 @@ bench-quick: $(STAMP)
 ## make lambda-zip: the CreateSampleRecord deployment package (needs PyPI)
 lambda-zip: $(STAMP)
 	$(BIN)/python -m deploy.lambda_package build/audio-tasks-lambda.zip
+
+## make lock: docker/requirements.lock (the runtime dependencies of pyproject.toml) and
+## docker/build-requirements.lock (its build backend): exact versions with hashes, for
+## Linux and Python 3.11. Pins already there are kept; LOCK_ARGS=--upgrade moves all to the newest.
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
+lock: $(STAMP)
+	$(LOCK) pyproject.toml -o docker/requirements.lock
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK) - -o docker/build-requirements.lock
 
 ## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck the entrypoint, then checkov
 lint-deploy: $(STAMP) checkov
