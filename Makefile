@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 CHECKOV_STAMP := .venv-checkov/.installed
 
-.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov lock
+.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov lock image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audio_tasks needs Python >= 3.11"'
@@ -50,11 +50,20 @@ lock: $(STAMP)
 	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		| $(LOCK) - -o docker/build-requirements.lock
 
-## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck the entrypoint, then checkov
+## make image [IMAGE=audio-tasks:dev] [BASE_IMAGE=...]: build docker/Dockerfile with docker
+## (if its daemon answers) or podman; without BASE_IMAGE, a stand-in base is made from
+## Debian's packages where Docker Hub cannot be reached (docker/build.sh).
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+IMAGE ?= audio-tasks:dev
+export CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
+image:
+	docker/build.sh $(ENGINE) $(IMAGE) $(BASE_IMAGE)
+
+## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck docker/*.sh, then checkov
 lint-deploy: $(STAMP) checkov
 	$(BIN)/cfn-lint --include-checks I -- deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json
 	$(BIN)/hadolint --failure-threshold style docker/Dockerfile
-	$(BIN)/shellcheck --severity=style docker/entrypoint.sh
+	$(BIN)/shellcheck --severity=style docker/*.sh
 
 ## make checkov: checkov on the template (defaults, and every option on) and the Dockerfile
 checkov: $(STAMP) $(CHECKOV_STAMP)

@@ -1,4 +1,4 @@
-"""docker/, checked without a container engine: hadolint, what the Dockerfile must
+"""docker/, checked without a container engine: hadolint, shellcheck, what the Dockerfile must
 contain, and the lock files against pyproject.toml. ``make image-smoke`` builds and runs the image."""
 
 import re
@@ -46,6 +46,14 @@ def _assert_pinned(requirements: list[str], pins: dict[str, tuple[str, int]]) ->
 def test_hadolint_is_clean_at_its_strictest():
     run = subprocess.run([BIN / "hadolint", "--failure-threshold", "style", str(DOCKERFILE)], capture_output=True,
                          text=True, timeout=60)
+    assert (run.returncode, run.stdout + run.stderr) == (0, "")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("script", ["build.sh", "standin-base.sh"])  # the entrypoint's own tests check it
+def test_shellcheck_is_clean(script):
+    run = subprocess.run([BIN / "shellcheck", "--severity=style", str(REPO / "docker" / script)],
+                         capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout + run.stderr) == (0, "")
 
 
