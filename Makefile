@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 CHECKOV_STAMP := .venv-checkov/.installed
 
-.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov lock image
+.PHONY: demo test bench bench-quick clean lambda-zip lint-deploy checkov lock image image-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audio_tasks needs Python >= 3.11"'
@@ -53,11 +53,15 @@ lock: $(STAMP)
 ## make image [IMAGE=audio-tasks:dev] [BASE_IMAGE=...]: build docker/Dockerfile with docker
 ## (if its daemon answers) or podman; without BASE_IMAGE, a stand-in base is made from
 ## Debian's packages where Docker Hub cannot be reached (docker/build.sh).
+## make image-smoke: build it, then run it against the embedded local stack (docker/smoke.py).
 ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 IMAGE ?= audio-tasks:dev
 export CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
 image:
 	docker/build.sh $(ENGINE) $(IMAGE) $(BASE_IMAGE)
+
+image-smoke: image $(STAMP)
+	$(BIN)/python docker/smoke.py $(ENGINE) $(IMAGE)
 
 ## make lint-deploy: cfn-lint the template, hadolint the Dockerfile, shellcheck docker/*.sh, then checkov
 lint-deploy: $(STAMP) checkov
