@@ -9,7 +9,8 @@
 set -eu
 
 case "${PROCESSING_MODE:-}" in
-    service) exec celery -A audio_tasks worker "$@" ;;
+    # --quiet: without it Celery prints a start-up banner, ~20 lines of stdout that are not JSON.
+    service) exec celery --quiet -A audio_tasks worker "$@" ;;
     task) exec python -m audio_tasks.worker.oneshot ;;
     flower) exec audio-tasks flower "$@" ;;
 esac

@@ -84,7 +84,7 @@ def test_service_mode_execs_the_worker_with_the_containers_arguments(fake_bin):
     out, _ = proc.communicate(timeout=30)
     pid, *argv = out.splitlines()
     assert proc.returncode == 0 and int(pid) == proc.pid  # exec'd: the worker is the container's process
-    assert argv == ["-A", "audio_tasks", "worker", "--hostname=w1@%h"]  # the rest comes from the environment
+    assert argv == ["--quiet", "-A", "audio_tasks", "worker", "--hostname=w1@%h"]  # the rest comes from the environment
 
 
 def test_sigterm_reaches_the_worker(fake_bin):
