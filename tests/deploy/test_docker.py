@@ -1,6 +1,7 @@
 """docker/, checked without a container engine: hadolint, shellcheck, what the Dockerfile must
 contain, and the lock files against pyproject.toml. ``make image-smoke`` builds and runs the image."""
 
+import json
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from deploy import template
 from tests.support import REPO
 
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -72,6 +74,16 @@ def test_a_non_root_user_that_does_not_collide_with_debians_audio_group():
     [account] = [arg for op, arg in instructions if op == "RUN" and "useradd" in arg]
     assert "groupadd --gid 10001 audio-tasks" in account and "useradd --uid 10001 --gid audio-tasks" in account
     assert ("ENTRYPOINT", '["/usr/local/bin/entrypoint.sh"]') in instructions
+
+
+def test_every_mount_point_of_the_task_definitions_is_a_volume_of_the_image():
+    # Fargate mounts a task volume root's, mode 0755, unless the image declares the path a VOLUME
+    # (then it takes the image's directory: /tmp, 1777): uid 10001 could not write it otherwise.
+    mounts = {mount["ContainerPath"] for definition in template.load().of_type("AWS::ECS::TaskDefinition").values()
+              for container in definition["Properties"]["ContainerDefinitions"]
+              for mount in container.get("MountPoints", [])}
+    volumes = {path for op, arg in _instructions() if op == "VOLUME" for path in json.loads(arg)}
+    assert mounts and mounts <= volumes
 
 
 def test_dependencies_come_from_the_lock_before_any_source():
