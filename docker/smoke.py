@@ -3,9 +3,11 @@
 Usage: ``python docker/smoke.py ENGINE IMAGE`` (ENGINE is docker or podman).
 
 Every container gets host networking (the emulator listens on 127.0.0.1), the image's own
-non-root user, and a read-only root filesystem with a writable ``/tmp`` only, as the hardened
-task definition runs it. The stop timeout and the health-check command are read from the
-CloudFormation template's worker task definition. Each check prints PASS or FAIL with the
+user, and what its task definition in the CloudFormation template says, applied as Fargate
+applies it: a read-only root filesystem, the dropped capabilities, and each mount point as
+an empty volume that takes the image's directory (owner, mode) only where the image declares
+it a VOLUME; elsewhere Fargate's bind mount is root's, mode 0755. The stop timeout and the
+health-check command are read from there too. Each check prints PASS or FAIL with the
 reason; the containers' output is kept in ``test-artifacts/image-smoke/``. Exit 0 when every
 check passed, else 1. Then it prints the image's size, layer by layer (goal: ≤ 500 MB).
 """
@@ -45,41 +47,59 @@ class CheckFailed(Exception):
     """A check's outcome, with the reason a reader needs."""
 
 
-def worker_container_definition() -> dict:
+def container_definition(task_definition: str) -> dict:
     resources = json.loads(TEMPLATE.read_text())["Resources"]
-    return resources["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    return resources[task_definition]["Properties"]["ContainerDefinitions"][0]
+
+
+WORKER, FLOWER = container_definition("WorkerTaskDefinition"), container_definition("FlowerTaskDefinition")
 
 
 class Containers:
     """Runs IMAGE with ENGINE as ECS would, against ``stack``; removes what it started."""
 
-    def __init__(self, engine: str, image: str, stack: LocalStack):
-        self.engine, self.image, self.stack = engine, image, stack
+    def __init__(self, engine: str, image: str, stack: LocalStack, scratch: Path):
+        self.engine, self.image, self.stack, self.scratch = engine, image, stack, scratch
         self._started: list[str] = []
         # Only what the stack configures, never the host's own environment.
         self.base_env = {k: v for k, v in stack.env.items() if os.environ.get(k) != v}
+        volumes = self._engine("image", "inspect", "--format", "{{json .Config.Volumes}}", image, check=True)
+        self.image_volumes = set(json.loads(volumes.stdout) or {})
 
-    def run_args(self, name: str, env: dict) -> list[str]:
-        hardened = ["--read-only", "--tmpfs", "/tmp:rw,mode=1777"]
-        if self.engine == "podman":  # else podman adds writable tmpfs on /run and /var/tmp too
-            hardened.append("--read-only-tmpfs=false")
-        variables = [arg for k, v in {**self.base_env, **env}.items() for arg in ("--env", f"{k}={v}")]
-        return ["--name", name, "--network", "host", *hardened, *variables]
+    def run_args(self, name: str, env: dict, definition: dict) -> list[str]:
+        """``definition``'s container settings as run flags, the way Fargate applies them."""
+        flags = ["--name", name, "--network", "host"]
+        if definition.get("ReadonlyRootFilesystem"):
+            flags.append("--read-only")
+            if self.engine == "podman":  # else podman adds writable tmpfs on /tmp, /run and /var/tmp
+                flags.append("--read-only-tmpfs=false")
+        for mount in definition.get("MountPoints", []):
+            path = mount["ContainerPath"]
+            if path in self.image_volumes:  # a new volume: the engine copies the image's directory into it
+                flags += ["--volume", path]
+            else:  # Fargate's plain bind mount: an empty directory, root's, mode 0755
+                empty = Path(tempfile.mkdtemp(dir=self.scratch))
+                empty.chmod(0o755)
+                flags += ["--volume", f"{empty}:{path}"]
+        flags += [f"--cap-drop={cap}" for cap in definition.get("LinuxParameters", {}).get("Capabilities", {})
+                  .get("Drop", [])]
+        return flags + [arg for k, v in {**self.base_env, **env}.items() for arg in ("--env", f"{k}={v}")]
 
-    def run(self, label: str, env: dict, *args: str, entrypoint: str | None = None,
+    def run(self, label: str, env: dict, *args: str, entrypoint: str | None = None, definition: dict = WORKER,
             timeout: float = 180) -> subprocess.CompletedProcess:
         """Run to completion; returns its exit code and output."""
         name = self._name(label)
         override = ["--entrypoint", entrypoint] if entrypoint else []
         try:
-            return self._engine("run", *self.run_args(name, env), *override, self.image, *args, timeout=timeout)
+            return self._engine("run", *self.run_args(name, env, definition), *override, self.image, *args,
+                                timeout=timeout)
         finally:
             self.save_logs(name, label)
 
-    def start(self, label: str, env: dict, *args: str) -> str:
+    def start(self, label: str, env: dict, *args: str, definition: dict = WORKER) -> str:
         """Start detached; returns the container's name."""
         name = self._name(label)
-        self._engine("run", "--detach", *self.run_args(name, env), self.image, *args, check=True)
+        self._engine("run", "--detach", *self.run_args(name, env, definition), self.image, *args, check=True)
         return name
 
     def wait_for_log(self, name: str, needle: str, timeout: float = 120) -> None:
@@ -110,7 +130,7 @@ class Containers:
 
     def remove_all(self) -> None:
         for name in self._started:
-            self._engine("rm", "--force", name)
+            self._engine("rm", "--force", "--volumes", name)
 
     def size_report(self) -> list[str]:
         """The image's uncompressed size, and each layer of 0.1 MB or more, base first."""
@@ -151,12 +171,12 @@ class Smoke:
     def __init__(self, containers: Containers, inputs: Path):
         self.c, self.stack, self.inputs = containers, containers.stack, inputs
         self.records = SampleRecords(self.stack.settings)
-        self.definition = worker_container_definition()
         self.service = ""
 
     def checks(self):
         return [
-            ("non-root user, read-only root filesystem, writable /tmp", self.user_and_filesystem),
+            ("non-root user; of the filesystem only the task definition's mount points are writable",
+             self.user_and_filesystem),
             ("the installed package is imported, the working directory is empty", self.installed_package),
             ("service: a job submitted from the host is COMPLETED with all artifacts", self.service_job),
             ("the task definition's health check passes in the running worker", self.health_check),
@@ -171,15 +191,17 @@ class Smoke:
 
     # -- the image itself --------------------------------------------------------------
     def user_and_filesystem(self) -> str:
-        probe = ("id -u; if touch /opt/audio-tasks/probe 2>/dev/null; then echo root-writable; fi; "
-                 "touch /tmp/probe && echo tmp-writable")
+        mounts = [mount["ContainerPath"] for mount in WORKER["MountPoints"]]
+        probe = "id -u; for dir in / /opt/audio-tasks /srv " + " ".join(mounts) + \
+                "; do touch $dir/probe 2>/dev/null && echo $dir; done; true"
         run = self.c.run("user", {}, "-c", probe, entrypoint="/bin/sh")
-        uid, *rest = run.stdout.split() or ["?"]
+        uid, *writable = run.stdout.split() or ["?"]
         if run.returncode != 0 or uid in ("0", "?"):
             raise CheckFailed(f"uid {uid} (exit {run.returncode}): the image must run as a non-root user")
-        if rest != ["tmp-writable"]:
-            raise CheckFailed(f"expected only /tmp to be writable, got {rest} {run.stderr.strip()}")
-        return f"uid {uid}"
+        if writable != mounts:
+            raise CheckFailed(f"writable: {writable}, expected exactly {mounts} (a mount point must be a VOLUME "
+                              "of the image: Fargate mounts it root's, mode 0755, otherwise)")
+        return f"uid {uid}, writable {' '.join(writable)}"
 
     def installed_package(self) -> str:
         code = "import audio_tasks, os; print(audio_tasks.__file__); print(os.listdir('.'))"
@@ -210,7 +232,7 @@ class Smoke:
         return f"sample {record['sample_id']}, {len(sizes)} artifacts in S3"
 
     def health_check(self) -> str:
-        check = self.definition["HealthCheck"]["Command"]
+        check = WORKER["HealthCheck"]["Command"]
         command = ["/bin/sh", "-c", check[1]] if check[0] == "CMD-SHELL" else check[1:]
         run = self.c.exec(self._running_service(), *command)
         if run.returncode != 0:
@@ -230,7 +252,7 @@ class Smoke:
         return f"{len(lines)} lines"
 
     def sigterm_mid_job(self) -> str:
-        name, stop_timeout = self._running_service(), self.definition["StopTimeout"]
+        name, stop_timeout = self._running_service(), WORKER["StopTimeout"]
         [record] = self._submit(self.inputs / "ten-minutes.mp3")
         sample_id = record["sample_id"]
         deadline = time.monotonic() + 120
@@ -271,7 +293,7 @@ class Smoke:
         port = free_port()
         name = self.c.start("flower", {"PROCESSING_MODE": "flower", "MONITORING_ENABLED": "true",
                                        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH), "FLOWER_PORT": str(port)},
-                            "--address=127.0.0.1")
+                            "--address=127.0.0.1", definition=FLOWER)
         url = f"http://127.0.0.1:{port}/"
         try:
             self.c.wait_for_log(name, "Flower is at")
@@ -285,7 +307,7 @@ class Smoke:
 
     def flower_without_monitoring(self) -> str:
         run = self.c.run("flower-off", {"PROCESSING_MODE": "flower", "MONITORING_ENABLED": "false",
-                                        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)})
+                                        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)}, definition=FLOWER)
         return _one_json_error(run, expected_code=78)
 
     # -- bad modes -----------------------------------------------------------------------
@@ -344,11 +366,13 @@ def make_inputs(folder: Path) -> None:
 def main(engine: str, image: str) -> int:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     failures = total = 0
-    with tempfile.TemporaryDirectory() as inputs, LocalStack(ARTIFACTS / "stack") as stack:
-        make_inputs(Path(inputs))
-        containers = Containers(engine, image, stack)
+    with tempfile.TemporaryDirectory() as work, LocalStack(ARTIFACTS / "stack") as stack:
+        inputs, mounts = Path(work, "inputs"), Path(work, "mounts")
+        inputs.mkdir(), mounts.mkdir()
+        make_inputs(inputs)
+        containers = Containers(engine, image, stack, mounts)
         try:
-            for title, check in Smoke(containers, Path(inputs)).checks():
+            for title, check in Smoke(containers, inputs).checks():
                 started = time.monotonic()
                 try:
                     note, outcome = check(), "PASS"
