@@ -69,7 +69,9 @@ event_serializer = "json"
 # At-least-once: ack after the job ran, hold one message per process at a time. A job
 # whose pool process dies is not acked (SQS redelivers it, then dead-letters it after
 # maxReceiveCount); neither is one that fails unexpectedly (an unclassified exception
-# escaping the task shell), for the same reason. Retry policy: audio_tasks.worker.retry_policy.
+# escaping the task shell), for the same reason. A job that ended FAILED raises JobFailed, a
+# failure Flower shows, and is acked by audio_tasks.worker.request.JobRequest. Retry policy:
+# audio_tasks.worker.retry_policy.
 task_acks_late = True
 worker_concurrency = _settings.worker_concurrency
 worker_prefetch_multiplier = _settings.prefetch_multiplier

@@ -32,3 +32,20 @@ class TransientError(JobError):
     """A dependency failed in a way that may pass: the job is retried after a delay."""
 
     retryable = True
+
+
+class JobFailed(Exception):
+    """Raised by the task shell once the job has ended FAILED: Celery reports the task FAILURE.
+
+    It is the outcome, not an error of the worker: the sample's record holds the reason
+    (``code``, ``message``), ``JobRequest`` acks the message (a permanent failure is never
+    redelivered) and Flower lists the task under Failed with this exception. The two
+    arguments stay in ``args`` so it survives the pickling back from the pool process.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(str(code), message)
+        self.code, self.message = str(code), message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"

@@ -4,6 +4,9 @@ Celery builds one per message before anything runs (``Task.Request``). This one:
 
 - refuses a message whose arguments do not make a job (``InvalidTaskError``: the consumer
   logs it and dead-letters it, ``audio_tasks.worker.consumer``);
+- acks a job that ended FAILED (``JobFailed``: Celery reports it as a failure, and with
+  ``task_acks_on_failure = False`` would leave it for SQS to redeliver, as it should an
+  unexpected exception);
 - records FAILED (``time_limit``) a job whose pool process the hard time limit killed;
 - when the pool process running a job dies on the delivery that reaches ``maxReceiveCount``,
   records the sample FAILED (``worker_lost``) before SQS moves the message to the DLQ;
@@ -21,6 +24,7 @@ from celery.worker.request import Request
 from celery.worker.state import task_ready
 
 from audio_tasks.aws.queues import receive_count
+from audio_tasks.errors import JobFailed
 from audio_tasks.logs import job_context, remember_job
 from audio_tasks.message import InvalidArguments, JobArguments
 from audio_tasks.vocabulary import ErrorCode
@@ -46,7 +50,9 @@ class JobRequest(Request):
             return None
         exc = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrap ExceptionWithTraceback
         stopped_by_us = self._already_cancelled or self._already_revoked
-        if isinstance(exc, WorkerLostError) or (isinstance(exc, SystemExit) and not stopped_by_us):
+        if isinstance(exc, JobFailed):
+            self.acknowledge()  # its record is FAILED: Celery's failure handling below finds it acked
+        elif isinstance(exc, WorkerLostError) or (isinstance(exc, SystemExit) and not stopped_by_us):
             self._on_worker_lost(exc)
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 

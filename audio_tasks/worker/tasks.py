@@ -3,18 +3,21 @@
 Decisions come from ``audio_tasks.worker.retry_policy``; this module only applies them
 (in a pool process): run the job, retry a transient failure through an SQS-delayed new
 message, and once attempts are exhausted publish the job to the dead-letter queue and
-record the sample FAILED with the last error. The main process's side of a message —
-argument checks, lost workers, the hard time limit — is ``JobRequest``'s.
+record the sample FAILED with the last error. A sample that ends FAILED raises
+``JobFailed`` (its code and message), so Celery events and Flower show the task as
+FAILURE; ``JobRequest`` acks it all the same. The main process's side of a message —
+argument checks, lost workers, the hard time limit, revokes — is ``JobRequest``'s.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from kombu import Queue
 
 from audio_tasks.celery import app
-from audio_tasks.errors import PermanentError, TransientError
+from audio_tasks.errors import JobFailed, PermanentError, TransientError
 from audio_tasks.logs import job_context
 from audio_tasks.message import TASK_NAME, JobArguments
 from audio_tasks.vocabulary import Status
@@ -25,21 +28,25 @@ from audio_tasks.worker.retry_policy import RetryPolicy
 log = logging.getLogger(__name__)
 
 
-@app.task(bind=True, name=TASK_NAME, Request=REQUEST)
-def process_sample(self, sample_id: str, bucket: str, key: str) -> Status | None:
-    """Process the sample whose input is s3://bucket/key; returns its final status (None: rejected)."""
+@app.task(bind=True, name=TASK_NAME, Request=REQUEST, throws=(JobFailed,))
+def process_sample(self, sample_id: str, bucket: str, key: str) -> Status:
+    """Process the sample whose input is s3://bucket/key; returns COMPLETED or raises JobFailed."""
     with job_context(str(sample_id), self.request.id):
         try:
-            return current().job.run(JobArguments(sample_id, bucket, key))
+            status = current().job.run(JobArguments(sample_id, bucket, key))
         except TransientError as error:
-            return _retry_or_dead_letter(self, sample_id, error)
+            _retry_or_dead_letter(self, sample_id, error)  # raises Retry, or JobFailed once exhausted
         except PermanentError as error:
-            # No record to mark (unknown sample): log it, ack it.
+            # No record to mark (unknown sample): log it; JobRequest acks it.
             log.error("rejected: %s", error.message, extra={"error": error.as_dict()})
-            return None
+            raise JobFailed(error.code, error.message) from None
+        if status == Status.FAILED:  # failed now, or already (a redelivery): the record has the reason
+            error = current().job.records.get(sample_id)["error"]
+            raise JobFailed(error["code"], error["message"])
+        return status
 
 
-def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> Status:
+def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> NoReturn:
     context, attempt = current(), task.request.retries + 1
     delay = RetryPolicy.from_settings(context.settings).next_delay(attempt)
     if delay is not None:
@@ -55,4 +62,4 @@ def _retry_or_dead_letter(task, sample_id: str, error: TransientError) -> Status
     task.apply_async(args=task.request.args, kwargs=task.request.kwargs, task_id=task.request.id,
                      queue=Queue(dlq_name, routing_key=dlq_name))  # published there, never consumed here
     context.job.records.fail(sample_id, final)
-    return Status.FAILED
+    raise JobFailed(final["code"], final["message"])
