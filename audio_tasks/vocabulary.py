@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"  # malformed job arguments, an unknown sample, a refused request
     TIME_LIMIT = "time_limit"  # ran past TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT
     WORKER_LOST = "worker_lost"  # its process died on the delivery that reached maxReceiveCount
+    CANCELLED = "cancelled"  # revoked or terminated by remote control (Flower, celery control)
     PERMANENT_ERROR = "permanent_error"  # any other failure that a retry cannot fix
     TRANSIENT_ERROR = "transient_error"  # a dependency failed; retried until TASK_MAX_ATTEMPTS
 

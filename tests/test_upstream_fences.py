@@ -9,6 +9,7 @@ re-signs one fails here, in CI, instead of misbehaving in production.
 import inspect
 
 import pytest
+from billiard import common as billiard_common
 from celery.worker import state
 from celery.worker.consumer import Consumer
 from celery.worker.request import Request
@@ -47,6 +48,8 @@ METHODS = [
     (Consumer, "on_invalid_task", "self, body, message, exc", "worker.consumer"),
     (Request, "on_failure", "self, exc_info, send_failed_event, return_ok", "worker.request"),
     (Request, "on_timeout", "self, soft, timeout", "worker.request"),
+    (Request, "_announce_revoked", "self, reason, terminated, signum, expired",
+     "worker.request: a revoked job is recorded before its message is acked"),
 ]
 
 ATTRIBUTES = [
@@ -89,3 +92,9 @@ def test_internals_read_from_source_are_still_there():
     assert "self._queue_cache = {}" in inspect.getsource(sqs.Transport.__init__)
     # The consumer hands its worker options to its steps: worker.consumer sets the heartbeat interval there.
     assert "worker_options" in inspect.signature(Consumer.__init__).parameters
+    # A terminated job's kill that was not announced yet is announced once its process is gone:
+    # worker.request defers Celery's first announcement to that one.
+    assert "if not self._already_cancelled and not self._already_revoked" in inspect.getsource(Request.on_failure)
+    # billiard turns SIGTERM in a pool process into SystemExit, so a terminated job unwinds (its ffmpeg
+    # processes and temporary files are cleaned up): worker.cancellation says so.
+    assert "sys.exit(" in inspect.getsource(billiard_common._shutdown_cleanup)

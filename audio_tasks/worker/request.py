@@ -7,6 +7,8 @@ Celery builds one per message before anything runs (``Task.Request``). This one:
 - acks a job that ended FAILED (``JobFailed``: Celery reports it as a failure, and with
   ``task_acks_on_failure = False`` would leave it for SQS to redeliver, as it should an
   unexpected exception);
+- records a revoked or terminated job FAILED ``cancelled`` before Celery acks it, and a
+  terminated one only once its pool process is gone (``audio_tasks.worker.cancellation``);
 - records FAILED (``time_limit``) a job whose pool process the hard time limit killed;
 - when the pool process running a job dies on the delivery that reaches ``maxReceiveCount``,
   records the sample FAILED (``worker_lost``) before SQS moves the message to the DLQ;
@@ -18,16 +20,17 @@ from __future__ import annotations
 
 import logging
 
-from billiard.exceptions import WorkerLostError
+from billiard.exceptions import Terminated, WorkerLostError
 from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 from celery.worker.state import task_ready
 
-from audio_tasks.aws.queues import receive_count
+from audio_tasks.aws.queues import receive_count, release
 from audio_tasks.errors import JobFailed
 from audio_tasks.logs import job_context, remember_job
 from audio_tasks.message import InvalidArguments, JobArguments
 from audio_tasks.vocabulary import ErrorCode
+from audio_tasks.worker import cancellation
 from audio_tasks.worker.context import current
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class JobRequest(Request):
             raise InvalidTaskError(str(exc)) from None
         self.sample_id = self.job.sample_id
         self.released = False  # set by audio_tasks.worker.shutdown once it has released the message
+        self.kill_signal = None  # the signal a terminate sent this job's pool process
+        self.pool_process_gone = False  # that process has exited: the job can write nothing more
         remember_job(self.id, self.sample_id)
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
@@ -52,9 +57,28 @@ class JobRequest(Request):
         stopped_by_us = self._already_cancelled or self._already_revoked
         if isinstance(exc, JobFailed):
             self.acknowledge()  # its record is FAILED: Celery's failure handling below finds it acked
+        elif isinstance(exc, Terminated):
+            self.pool_process_gone = True  # Celery announces the revoke below, if it has not yet
         elif isinstance(exc, WorkerLostError) or (isinstance(exc, SystemExit) and not stopped_by_us):
             self._on_worker_lost(exc)
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+    def _announce_revoked(self, reason, terminated, signum, expired):
+        """Celery's one place for a revoked job (private: tests/test_upstream_fences.py pins it).
+
+        Celery calls it when a revoked job is about to run, and when it has just sent a running
+        job's pool process the terminate signal — then again once that process is gone (in
+        ``on_failure``), as it would for a kill it had not announced. The first of those two is
+        deferred: the job could still write its record or artifacts.
+        """
+        if terminated and not self.pool_process_gone:
+            self.kill_signal = self.kill_signal or signum
+            return
+        with job_context(self.sample_id, self.id):
+            cancelled = cancellation.error(reason, self.kill_signal or signum, self.hostname)
+            if not cancellation.record(self.sample_id, cancelled):
+                self.acknowledged = release(current().sqs, self.message)  # released: Celery must not ack it
+        return super()._announce_revoked(reason, terminated, signum, expired)
 
     def on_timeout(self, soft, timeout):
         if not soft:  # the pool process was killed mid-job: the soft limit did not stop it
