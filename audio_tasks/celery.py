@@ -23,6 +23,8 @@ except ConfigError as exc:
           file=sys.stderr, flush=True)
     raise SystemExit(os.EX_CONFIG) from None
 
-app = Celery("audio_tasks", include=["audio_tasks.worker.tasks"])
+# Remote control callers (Flower, celery inspect) keep one reply queue per process: see that module.
+app = Celery("audio_tasks", include=["audio_tasks.worker.tasks"],
+             control="audio_tasks.monitoring.control:Control")
 app.config_from_object(celeryconfig)
 extensions.install(app)

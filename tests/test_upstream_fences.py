@@ -13,6 +13,7 @@ from billiard import common as billiard_common
 from celery.worker import state
 from celery.worker.consumer import Consumer
 from celery.worker.request import Request
+from kombu import pidbox
 from kombu.asynchronous import http
 from kombu.asynchronous.http import curl
 from kombu.transport import SQS as sqs
@@ -31,7 +32,6 @@ METHODS = [
     (sqs.Channel, "_get_async", "self, queue, count, callback", "monitoring.transport: leases"),
     (sqs.Channel, "_new_queue", "self, queue, **kwargs", "monitoring.transport: deletes"),
     (sqs.Channel, "_exchange_is_fanout", "self, exchange_name", "monitoring.transport: subscriptions"),
-    (sqs.Channel, "after_reply_message_received", "self, queue", "monitoring.transport: reply queues kept"),
     (sqs.Channel, "canonical_queue_name", "self, queue_name", "monitoring.transport: names"),
     (sqs.Channel, "basic_consume", "self, queue, no_ack, callback, consumer_tag, *args, **kwargs",
      "monitoring.transport: ownership"),
@@ -50,6 +50,8 @@ METHODS = [
     (Request, "on_timeout", "self, soft, timeout", "worker.request"),
     (Request, "_announce_revoked", "self, reason, terminated, signum, expired",
      "worker.request: a revoked job is recorded before its message is acked"),
+    (pidbox.Mailbox, "_collect", "self, ticket, limit, timeout, callback, channel, accept",
+     "monitoring.control: one reply queue per process"),
 ]
 
 ATTRIBUTES = [
@@ -98,3 +100,6 @@ def test_internals_read_from_source_are_still_there():
     # billiard turns SIGTERM in a pool process into SystemExit, so a terminated job unwinds (its ffmpeg
     # processes and temporary files are cleaned up): worker.cancellation says so.
     assert "sys.exit(" in inspect.getsource(billiard_common._shutdown_cleanup)
+    # Replies are collected by _collect, and the reply queue is named after the oid: monitoring.control.
+    assert "self._collect(" in inspect.getsource(pidbox.Mailbox._broadcast)
+    assert "oid = self.oid" in inspect.getsource(pidbox.Mailbox.get_reply_queue)

@@ -165,9 +165,6 @@ class Channel(sqs.Channel):
             return []
         return [queue]
 
-    def after_reply_message_received(self, queue):
-        """Keep the reply queue for the next call: SQS refuses a deleted name for 60 s."""
-
     # -- monitoring queues beside predefined queues ---------------------------------
     def sqs(self, queue=None):
         return super().sqs(None if queue is not None and self.is_monitoring(queue) else queue)
