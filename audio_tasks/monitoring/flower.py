@@ -6,20 +6,17 @@ Flower's own ``celery -A audio_tasks flower`` command, plus:
   outside local mode, without ``FLOWER_BASIC_AUTH`` (Flower reads it; it is never an argument):
   one JSON line and exit code 78 (``EX_CONFIG``), as for any malformed variable;
 - runs the janitor first, so restarts leave no growing set of queues and subscriptions;
-- ``--enable_events=False``: the workers send events by configuration, so Flower need not
-  broadcast ``enable_events`` every 5 s (an SNS publish each time);
-- ``--inspect_timeout=5000``: a worker answers remote control by polling SQS, which takes
-  longer than Flower's default 1 s now and then (options given here win over both);
-- adds ``/queues`` (HTML) and ``/api/queues`` (JSON): the work queue's and DLQ's depths
-  (``audio_tasks.monitoring.depths``), behind Flower's authentication.
+- its own defaults for three of Flower's options (``DEFAULT_OPTIONS``; the same option given
+  on the command line or in a ``FLOWER_*`` variable wins);
+- a Broker page for SQS, ``/api/queues``, and ``/metrics`` behind the login
+  (``audio_tasks.monitoring.pages``).
 
-Everything else — options, ``FLOWER_*`` variables, ``/metrics`` — is Flower's.
+Everything else — options, ``FLOWER_*`` variables, the other pages — is Flower's.
 """
 
 from __future__ import annotations
 
 import atexit
-import html
 import logging
 import os
 import signal
@@ -28,17 +25,25 @@ import sys
 from flower import command
 from flower.app import Flower
 from flower.urls import settings as flower_settings
-from flower.views import BaseHandler
-from tornado import web
-from tornado.ioloop import IOLoop
 from tornado.options import options
 
 from audio_tasks import logs
-from audio_tasks.monitoring.depths import queue_depths
+from audio_tasks.monitoring import pages
 from audio_tasks.monitoring.janitor import sweep
 from audio_tasks.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
+
+DEFAULT_OPTIONS = {
+    # The workers send events by configuration: Flower need not broadcast enable_events every
+    # 5 s (an SNS publish each time).
+    "enable_events": "False",
+    # A worker answers remote control by polling SQS, which takes longer than Flower's 1 s now
+    # and then.
+    "inspect_timeout": "5000",
+    # The sample behind a task (its args) and why it failed, without opening the task.
+    "tasks_columns": "name,uuid,state,args,exception,received,started,runtime,worker",
+}
 
 
 def main(argv: list[str]) -> int:
@@ -54,18 +59,19 @@ def main(argv: list[str]) -> int:
 
     sweep(settings)
     command.apply_env_options()
-    command.apply_options("audio-tasks flower", ["--enable_events=False", "--inspect_timeout=5000", *argv])
+    defaults = [f"--{name}={value}" for name, value in DEFAULT_OPTIONS.items()
+                if f"FLOWER_{name.upper()}" not in os.environ]
+    command.apply_options("audio-tasks flower", [*defaults, *argv])
     command.extract_settings()
     command.setup_logging()
     flower = Flower(capp=app, options=options, **flower_settings)
     prefix = f"/{options.url_prefix.strip('/')}" if options.url_prefix else ""
-    flower.add_handlers(r".*", [(f"{prefix}/queues", QueueDepths, {"settings": settings, "as_json": False}),
-                               (f"{prefix}/api/queues", QueueDepths, {"settings": settings, "as_json": True})])
+    flower.add_handlers(r".*", pages.handlers(prefix, settings))
     atexit.register(flower.stop)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port = flower.start_http_server()
-    log.info("Flower is at http://%s:%s%s/ (queue depths at %s/queues)", options.address or "127.0.0.1", port,
-             prefix, prefix)
+    log.info("Flower is at http://%s:%s%s/ (queue depths on its Broker page, %s/broker)",
+             options.address or "127.0.0.1", port, prefix, prefix)
     try:
         flower.start()
     except (KeyboardInterrupt, SystemExit):
@@ -82,23 +88,3 @@ def _checked_settings() -> Settings:
                           "(user:password)")
     return settings
 
-
-class QueueDepths(BaseHandler):
-    """The work queue's and DLQ's depths, as an HTML table or JSON."""
-
-    def initialize(self, settings: Settings, as_json: bool):
-        self._settings, self._as_json = settings, as_json
-
-    @web.authenticated
-    async def get(self):
-        rows = await IOLoop.current().run_in_executor(None, queue_depths, self._settings)
-        if self._as_json:
-            self.write({"queues": rows})
-            return
-        cells = "".join(
-            f"<tr><td>{html.escape(r['queue'])}</td><td>{r['visible']}</td><td>{r['in_flight']}</td>"
-            f"<td>{r['delayed']}</td><td>{'unknown' if r['oldest_age_s'] is None else int(r['oldest_age_s'])}</td></tr>"
-            for r in rows)
-        self.write("<!doctype html><title>Queues</title><h1>Queues</h1><table border=1 cellpadding=4>"
-                   "<tr><th>queue</th><th>visible</th><th>in flight</th><th>delayed</th>"
-                   f"<th>oldest message age (s, CloudWatch)</th></tr>{cells}</table><p><a href=\"./\">Flower</a></p>")
