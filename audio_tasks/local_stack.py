@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,7 +49,11 @@ class LocalStack:
     def __init__(self, log_dir: Path, options: StackOptions = StackOptions()):
         self.log_dir = Path(log_dir)
         self.options = options
-        self.env: dict[str, str] = {}
+        self.env: dict[str, str] = {}  # this process's environment plus ``service_env``
+        self.service_env: dict[str, str] = {}  # every variable a process needs to use the stack
+        # Flower's login (FLOWER_BASIC_AUTH) unless the environment names one: with a login, the
+        # UI's worker controls (Flower's /api) work, and other web pages cannot drive them.
+        self.flower_login = f"local:{secrets.token_urlsafe(12)}"
         self._processes: list[tuple[str, subprocess.Popen]] = []
 
     # -- lifecycle -------------------------------------------------------------
@@ -72,8 +77,7 @@ class LocalStack:
         self._wait_for_port(port, timeout_s=30)
         o = self.options
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
-        self.env = {
-            **base,
+        self.service_env = {
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
@@ -86,7 +90,10 @@ class LocalStack:
             "SQS_WAIT_TIME_SECONDS": str(o.wait_time_seconds),
             "MONITORING_ENABLED": str(o.monitoring).lower(),
         }
-        self.env["SQS_QUEUE_URL"], self.env["SQS_DLQ_URL"] = self._provision()
+        self.env = {**base, **self.service_env}
+        queue_url, dlq_url = self._provision()
+        self.service_env.update(SQS_QUEUE_URL=queue_url, SQS_DLQ_URL=dlq_url)
+        self.env.update(self.service_env)
 
     def stop(self) -> None:
         """Stop every process started here, workers first, the emulator last."""
@@ -134,11 +141,15 @@ class LocalStack:
 
     def start_flower(self, name: str = "flower", extra_env: dict | None = None,
                      extra_args: tuple[str, ...] = (), timeout_s: float = 60) -> tuple[str, subprocess.Popen]:
-        """Start ``audio-tasks flower`` on a free local port; returns its URL and process once it serves."""
+        """Start ``audio-tasks flower`` on a free local port; returns its URL and process once it serves.
+
+        Its login is ``flower_login``, unless the environment or ``extra_env`` sets FLOWER_BASIC_AUTH.
+        """
         port = free_port()
         command = [sys.executable, "-m", "producer.cli", "flower", f"--port={port}", "--address=127.0.0.1",
                    *extra_args]
-        proc = self._spawn(name, command, env={**self.env, **(extra_env or {})})
+        env = {"FLOWER_BASIC_AUTH": self.flower_login, **self.env, **(extra_env or {})}
+        proc = self._spawn(name, command, env=env)
         self._wait_for_log(name, proc, "Flower is at", timeout_s)
         return f"http://127.0.0.1:{port}", proc
 

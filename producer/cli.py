@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -175,11 +176,12 @@ def _local(args) -> int:
     print("starting the local stack (emulator, resources, worker, Flower)...", file=sys.stderr)
     with LocalStack(args.log_dir, StackOptions(monitoring=True)) as stack:
         stack.start_worker(concurrency=args.concurrency)
-        print(f"Flower (live monitoring): {stack.start_flower()[0]}", file=sys.stderr)
-        print("ready. In another shell:\n", file=sys.stderr)
-        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                    "SQS_QUEUE_URL", "INPUT_BUCKET", "OUTPUT_BUCKET", "SAMPLES_TABLE", "MONITORING_ENABLED"):
-            print(f"export {key}={stack.env[key]}")
+        print(f"Flower (live monitoring): {stack.start_flower()[0]} (login {stack.flower_login})", file=sys.stderr)
+        print("ready. In another shell (these start a second worker, `celery -A audio_tasks worker`, too):\n",
+              file=sys.stderr)
+        for key, value in stack.service_env.items():
+            print(f"export {key}={shlex.quote(value)}")
+        print(flush=True)  # a blank line ends them
         print(f"\nlogs in {args.log_dir}/; Ctrl-C stops everything.", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if any(proc.poll() is not None for proc in stack.processes()):

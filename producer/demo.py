@@ -37,8 +37,8 @@ def run(user_files: list[Path], out_dir: Path) -> int:
         print(f"starting the local stack (logs in {out_dir / 'logs'})...", file=sys.stderr, flush=True)
         with LocalStack(out_dir / "logs", StackOptions(monitoring=True)) as stack:
             stack.start_worker()
-            print(f"Flower (live monitoring, while the demo runs): {stack.start_flower()[0]}", file=sys.stderr,
-                  flush=True)
+            print(f"Flower (live monitoring, while the demo runs): {stack.start_flower()[0]} "
+                  f"(login {stack.flower_login})", file=sys.stderr, flush=True)
             os.environ.update(stack.env)  # the producer below talks to the same stack
             rows = _submit_and_wait([str(p) for p in inputs], stack.settings, out_dir)
     _print_table(rows)
