@@ -38,6 +38,25 @@ def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.Completed
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def submit_tones(env: dict, directory: Path, *names: str) -> list[str]:
+    """Submit a short tone under each file name in ``directory`` (a file already there is submitted
+    as it is) with ``audio-tasks submit``; returns the sample ids, in order."""
+    import numpy as np
+
+    from producer.demo import write_wav
+
+    paths = []
+    for name in names:
+        path = directory / name
+        if not path.exists():
+            t = np.arange(11025) / 22050
+            write_wav(path, 0.3 * np.sin(2 * np.pi * 440 * t)[:, None], 22050)
+        paths.append(str(path))
+    run = run_cli(env, "submit", *paths, "--json")
+    assert run.returncode == 0, run.stderr
+    return [line["sample_id"] for line in json_lines(run.stdout)]
+
+
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

@@ -2,7 +2,11 @@
 
 One stack for the module (``StackOptions(monitoring=True)``): the worker sends events and
 answers remote control over SNS fanout; Flower runs as ``audio-tasks flower`` behind basic
-auth. Waits poll for a state with a generous deadline; nothing asserts how fast it came.
+auth. The worker is the production app with the reliability tests' fault injection
+(``tests.worker.fault_injection``: a file named ``transient1-…`` fails once transiently,
+``sleep<S>-…`` takes S seconds more), started as ``celery -A … worker`` with no
+``--heartbeat-interval``. Waits poll for a state with a generous deadline; nothing asserts
+how fast it came.
 """
 
 from __future__ import annotations
@@ -15,56 +19,85 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from audio_tasks import aws
+from audio_tasks.aws.records import SampleRecords
 from audio_tasks.local_stack import LocalStack, StackOptions
 from audio_tasks.monitoring.transport import LEASE_TAG, TOPIC_KMS_KEY
-from tests.support import ARTIFACTS, clean_env, eventually, json_lines, run_cli
+from tests.support import ARTIFACTS, REPO, clean_env, eventually, run_cli, submit_tones
+from tests.worker.run_counts import runs
 
 pytestmark = pytest.mark.e2e
 
 USER, PASSWORD = "admin", "s3cret"
 CHROMIUM = "/usr/bin/chromium"
+RETRY_DELAY_S = "6"  # long enough for Flower to show the retried task as RETRY before it runs again
+# The unexpected failure's message stays in flight this long, longer than the module runs, so the
+# queue depths the tests check stay put.
+VISIBILITY_S = 3600
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The test inputs' folder, the fault-injecting worker's count of each job's runs, its TMPDIR."""
+
+    inputs: Path
+    state: Path
+    temp: Path
+
+    def submit(self, stack, **files: str) -> dict[str, str]:
+        """Submit each file (a short tone, unless it is in ``inputs`` already); {its key: sample id}."""
+        return dict(zip(files, submit_tones(stack.env, self.inputs, *files.values())))
+
+    def runs(self, sample_id: str) -> int:
+        return runs(self.state, sample_id)
 
 
 @pytest.fixture(scope="module")
-def monitored():
-    with LocalStack(ARTIFACTS / "logs-monitoring", StackOptions(monitoring=True)) as stack:
-        stack.start_worker(name="worker")
+def jobs(tmp_path_factory):
+    return Jobs(*(tmp_path_factory.mktemp(f"monitoring-{name}") for name in ("inputs", "runs", "tmp")))
+
+
+@pytest.fixture(scope="module")
+def monitored(jobs):
+    options = StackOptions(monitoring=True, visibility_timeout=VISIBILITY_S)
+    with LocalStack(ARTIFACTS / "logs-monitoring", options) as stack:
+        stack.start_worker(name="worker", app="tests.worker.fault_injection", extra_env={
+            "FAULT_STATE_DIR": str(jobs.state), "PYTHONPATH": str(REPO), "TMPDIR": str(jobs.temp),
+            "RETRY_BASE_DELAY_SECONDS": RETRY_DELAY_S, "RETRY_MAX_DELAY_SECONDS": RETRY_DELAY_S})
         url, _ = stack.start_flower(extra_env={"FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"})
         yield stack, url
 
 
 @pytest.fixture(scope="module")
-def finished_tasks(monitored, tmp_path_factory):
-    """A task that succeeded (a real sample) and one that failed; their Flower task ids."""
+def finished_tasks(monitored, jobs):
+    """Four samples run to the end, with every Flower state their tasks were seen in.
+
+    ``ok`` completes; ``bad`` is not audio (FAILED ``invalid_audio``); ``retried`` fails once
+    transiently, then completes; ``broken``'s record makes DynamoDB refuse the job's first
+    update, an error the task shell does not classify: the task fails and its message is
+    left for SQS to redeliver (``task_acks_on_failure = False``).
+    """
     stack, url = monitored
-    import numpy as np
+    (jobs.inputs / "bad.wav").write_text("not audio at all")
+    ids = jobs.submit(stack, ok="ok.wav", retried="transient1-retried.wav", bad="bad.wav")
+    ids["broken"] = _broken_sample(stack)
+    seen: dict[str, set] = {name: set() for name in ids}
 
-    from producer.demo import write_wav
+    def all_final():
+        tasks = _tasks_by_sample(url, ids)
+        for name, task in tasks.items():
+            seen[name].add(task["state"])
+        done = {"ok": "SUCCESS", "retried": "SUCCESS", "bad": "FAILURE", "broken": "FAILURE"}
+        return tasks if all(tasks.get(name, {}).get("state") == state for name, state in done.items()) else None
 
-    tone = tmp_path_factory.mktemp("monitoring") / "tone.wav"
-    write_wav(tone, 0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)[:, None], 8000)
-    run = run_cli(stack.env, "submit", str(tone), "--wait", "--json", "--timeout", "120")
-    assert run.returncode == 0, run.stderr
-    [record] = json_lines(run.stdout)
-    # DynamoDB losing the samples table is an error the task shell does not classify:
-    # the job fails (Celery FAILURE) and stays unacked for SQS to redeliver.
-    aws.client("dynamodb", stack.settings).delete_table(TableName=stack.settings.samples_table)
-    doomed = "sample-whose-table-is-gone"
-    code = f"from audio_tasks.worker.tasks import process_sample; process_sample.delay({doomed!r}, 'b', 'k')"
-    subprocess.run([sys.executable, "-c", code], env=stack.env, check=True, timeout=60)
-
-    def both_final():
-        tasks = _api(url, "/api/tasks")
-        ok = [t for t, info in tasks.items() if record["sample_id"] in info["args"] and info["state"] == "SUCCESS"]
-        failed = [t for t, info in tasks.items() if doomed in info["args"] and info["state"] == "FAILURE"]
-        return (ok[0], failed[0]) if ok and failed else None
-
-    succeeded, failed = eventually(both_final, "Flower to report a succeeded and a failed task")
-    return {"succeeded": succeeded, "failed": failed}
+    tasks = eventually(all_final, "Flower to show every task in its final state", interval_s=0.25)
+    return {name: {"sample_id": ids[name], "task": tasks[name], "states": seen[name]} for name in ids}
 
 
 def test_inspect_ping_gets_a_pong(monitored):
@@ -93,22 +126,53 @@ def test_the_monitoring_topics_are_encrypted(monitored, finished_tasks):
         == {TOPIC_KMS_KEY}
 
 
+def test_a_failed_sample_is_a_failure_in_flower_and_its_message_is_acked(monitored, jobs, finished_tasks):
+    stack, url = monitored
+    bad, broken = finished_tasks["bad"], finished_tasks["broken"]
+    record = SampleRecords(stack.settings).get(bad["sample_id"])
+    assert record["status"] == "FAILED" and record["error"]["code"] == "invalid_audio"
+    # The record's code and message are the task's exception.
+    assert bad["task"]["exception"] == f"JobFailed('invalid_audio', {record['error']['message']!r})"
+    assert "ValidationException" in broken["task"]["exception"]
+
+    # Acked: of the four messages only the unexpected failure's is left (in flight, until SQS
+    # redelivers it), and the failed sample ran once.
+    depths = _depths(stack)
+    assert (depths["visible"], depths["in_flight"]) == (0, 1)
+    assert jobs.runs(bad["sample_id"]) == 1
+
+    [worker] = [w for w in _api(url, "/workers?json=1")["data"] if w["hostname"] == bad["task"]["worker"]]
+    assert worker["task-failed"] == 2  # the Failed counter
+    failed = _api(url, "/tasks/datatable?draw=1&start=0&length=10&search[value]=state:FAILURE"
+                       "&order[0][column]=0&order[0][dir]=asc&columns[0][data]=name")["data"]
+    assert {t["uuid"] for t in failed} == {bad["task"]["uuid"], broken["task"]["uuid"]}  # the Failed filter
+
+
+def test_a_retried_job_shows_retry_then_success(monitored, jobs, finished_tasks):
+    stack, url = monitored
+    retried = finished_tasks["retried"]
+    assert {"RETRY", "SUCCESS"} <= retried["states"]
+    info = _api(url, f"/api/task/info/{retried['task']['uuid']}")
+    assert info["retries"] == 1 and "injected transient failure 1" in info["exception"]
+    assert SampleRecords(stack.settings).get(retried["sample_id"])["status"] == "COMPLETED"
+    assert jobs.runs(retried["sample_id"]) == 2
+
+
 def test_flower_shows_the_worker_and_the_task_states(monitored, finished_tasks):
     stack, url = monitored
-    tasks = _api(url, "/api/tasks")
-    succeeded, failed = tasks[finished_tasks["succeeded"]], tasks[finished_tasks["failed"]]
-    assert succeeded["name"] == failed["name"] == "audio_tasks.process_sample"
-    assert succeeded["received"] and succeeded["started"] and succeeded["runtime"] > 0
-    assert succeeded["result"] == "'COMPLETED'"
-    assert "ResourceNotFoundException" in failed["exception"]
-    assert succeeded["worker"].startswith("worker@")
+    ok = finished_tasks["ok"]["task"]
+    assert ok["name"] == "audio_tasks.process_sample" and ok["state"] == "SUCCESS"
+    assert ok["received"] and ok["started"] and ok["runtime"] > 0
+    assert ok["result"] == "'COMPLETED'"
+    assert ok["worker"].startswith("worker@")
 
     workers = _api(url, "/workers?json=1")["data"]  # from the events: online, processed counts
-    [worker] = [w for w in workers if w["hostname"] == succeeded["worker"]]
-    assert worker["status"] is True and worker["task-received"] >= 2
+    [worker] = [w for w in workers if w["hostname"] == ok["worker"]]
+    assert worker["status"] is True and worker["task-received"] >= 4
+    assert worker["freq"] == 10  # EVENT_HEARTBEAT_SECONDS' default, with no --heartbeat-interval
 
     def inspected():  # from remote control: what Flower's worker page shows (see the ping test)
-        info = _api(url, f"/api/workers?refresh=1&workername={succeeded['worker']}").get(succeeded["worker"], {})
+        info = _api(url, f"/api/workers?refresh=1&workername={ok['worker']}").get(ok["worker"], {})
         return info if {"registered", "active", "reserved", "stats"} <= set(info) else None
 
     info = eventually(inspected, "Flower's worker inspection")
@@ -116,26 +180,111 @@ def test_flower_shows_the_worker_and_the_task_states(monitored, finished_tasks):
     assert info["active"] == info["reserved"] == [] and info["stats"]["pool"]["max-concurrency"] == 2
 
 
-def test_flower_needs_credentials_but_metrics_do_not(monitored, finished_tasks):
+def test_flower_and_its_metrics_need_credentials(monitored, finished_tasks):
     _, url = monitored
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{url}/api/tasks", timeout=30)
-    assert refused.value.code == 401
-    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
-        metrics = response.read().decode()
+    for path in ("/api/tasks", "/metrics", "/broker", "/api/queues"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}{path}", timeout=30)
+        assert refused.value.code == 401, path
+    metrics = _get(url, "/metrics")  # Prometheus's basic_auth scrape setting sends the same header
     assert 'flower_events_total{task="audio_tasks.process_sample",type="task-succeeded"' in metrics
-    assert 'type="task-failed"' in metrics
+    assert 'flower_events_total{task="audio_tasks.process_sample",type="task-failed"' in metrics
+    assert 'flower_events_total{task="audio_tasks.process_sample",type="task-retried"' in metrics
 
 
-def test_queue_depths_of_the_work_queue_and_dlq(monitored):
+def test_the_broker_page_shows_the_work_queue_and_dlq_depths(monitored, finished_tasks):
     stack, url = monitored
     rows = {row["queue"]: row for row in _api(url, "/api/queues")["queues"]}
     assert set(rows) == {stack.settings.queue_name, stack.settings.dlq_name}
-    assert rows[stack.settings.dlq_name]["visible"] == 0
-    assert all(isinstance(row[key], int) for row in rows.values() for key in ("visible", "in_flight", "delayed"))
-    assert rows[stack.settings.queue_name]["oldest_age_s"] is None  # the emulator has no CloudWatch SQS metrics
-    page = _get(url, "/queues")
-    assert stack.settings.dlq_name in page and "in flight" in page
+    work, dlq = rows[stack.settings.queue_name], rows[stack.settings.dlq_name]
+    assert (work["visible"], work["in_flight"], work["delayed"]) == (0, 1, 0)  # the unexpected failure's
+    assert (dlq["visible"], dlq["in_flight"], dlq["delayed"]) == (0, 0, 0)
+    assert work["oldest_age_s"] is None  # the emulator has no CloudWatch SQS metrics
+    page = _get(url, "/broker")  # Flower's own nav link: its 404 for SQS is replaced
+    assert f'<tr id="{stack.settings.dlq_name}">' in page and "In flight" in page and "Workers</a>" in page
+    assert _get(url, "/queues") == page
+
+
+def test_terminate_from_flower_fails_the_sample_cancelled_and_deletes_its_message(monitored, jobs,
+                                                                                  finished_tasks):
+    stack, url = monitored
+    sample_id = jobs.submit(stack, long="sleep300-long.wav")["long"]
+    task = eventually(lambda: (t := _tasks_by_sample(url, {"long": sample_id}).get("long")) and
+                      t["state"] == "STARTED" and t, "the long job to start")
+    eventually(lambda: list(jobs.temp.glob("audio-tasks-*")), "the job's temporary folder (for its input)")
+    _post(url, f"/api/task/revoke/{task['uuid']}?terminate=true")  # Flower's Terminate button
+
+    record = eventually(lambda: (r := SampleRecords(stack.settings).get(sample_id))["status"] == "FAILED" and r,
+                        "the terminated sample's record to be final")
+    assert {k: record["error"][k] for k in ("code", "reason", "signal")} == \
+        {"code": "cancelled", "reason": "terminated", "signal": "SIGTERM"}
+    assert record["error"]["worker"] == task["worker"] and task["worker"] in record["error"]["message"]
+    assert list(jobs.temp.glob("audio-tasks-*")) == []  # SIGTERM unwound the job: its folder is gone
+    assert eventually(lambda: _tasks_by_sample(url, {"long": sample_id})["long"]["state"] == "REVOKED",
+                      "Flower to show the task revoked")
+    assert eventually(lambda: _depths(stack)["in_flight"] == 1, "its message to be deleted")  # the broken one's
+    s3 = aws.client("s3", stack.settings)
+    assert s3.list_objects_v2(Bucket=stack.settings.output_bucket, Prefix=f"processed/{sample_id}/")["KeyCount"] == 0
+    # The worker replaced the killed pool process and goes on working.
+    after = jobs.submit(stack, after="after.wav")["after"]
+    assert eventually(lambda: SampleRecords(stack.settings).get(after)["status"] == "COMPLETED",
+                      "the next job to complete")
+
+
+def test_a_job_revoked_while_queued_is_never_run_and_fails_cancelled(monitored, jobs, finished_tasks):
+    stack, url = monitored
+    task_id, sample_id = str(uuid.uuid4()), f"revoked-{uuid.uuid4()}"
+    revoke = subprocess.run([sys.executable, "-m", "celery", "-A", "audio_tasks", "control", "revoke", task_id],
+                            env=stack.env, capture_output=True, text=True, timeout=60)
+    assert revoke.returncode == 0, revoke.stderr
+    [worker] = [w["hostname"] for w in _api(url, "/workers?json=1")["data"] if w["status"]]
+    eventually(lambda: task_id in _api(url, f"/api/workers?refresh=1&workername={worker}")
+               .get(worker, {}).get("revoked", []), "the worker to hold the revoke")
+
+    key = f"incoming/{sample_id}/tone.wav"
+    SampleRecords(stack.settings).create(sample_id, f"s3://{stack.settings.input_bucket}/{key}")
+    _send(stack, f"process_sample.apply_async(args=({sample_id!r}, {stack.settings.input_bucket!r}, {key!r}), "
+                 f"task_id={task_id!r})")
+    record = eventually(lambda: (r := SampleRecords(stack.settings).get(sample_id))["status"] == "FAILED" and r,
+                        "the revoked sample's record to be final")
+    assert {k: record["error"][k] for k in ("code", "reason", "signal", "worker")} == \
+        {"code": "cancelled", "reason": "revoked", "signal": None, "worker": worker}
+    assert record["attempts"] == 0 and jobs.runs(sample_id) == 0  # never started
+    assert eventually(lambda: _depths(stack)["in_flight"] == 1, "its message to be deleted")
+
+
+def test_reply_queues_do_not_grow_with_page_views(monitored, finished_tasks):
+    stack, url = monitored
+    worker = finished_tasks["ok"]["task"]["worker"]
+    _api(url, f"/api/workers?refresh=1&workername={worker}")  # Flower's reply queue exists from here on
+    before = _monitoring_resources(stack)["queues"]
+    for _ in range(10):  # each: eight inspect calls (stats, registered, active, ...), awaited
+        _api(url, f"/api/workers?refresh=1&workername={worker}")
+        _get(url, "/workers?refresh=1")  # the workers page: five more, in the background
+    after = _monitoring_resources(stack)["queues"]
+    assert after == before
+    assert sum(".reply." in name or "-reply-" in name for name in after) == 1  # Flower's one reply queue
+
+
+def test_a_plain_worker_takes_the_heartbeat_setting_and_inspect_d_returns_with_every_reply(monitored,
+                                                                                          finished_tasks):
+    stack, url = monitored
+    plain = stack.start_worker(name="plain", extra_env={"EVENT_HEARTBEAT_SECONDS": "7",
+                                                        "SQS_WAIT_TIME_SECONDS": "1"})  # celery -A audio_tasks
+    try:
+        name = eventually(lambda: next((w for w in _worker_names(url) if w.startswith("plain@")), None),
+                          "Flower to see the plain worker")
+        workers = {w["hostname"]: w for w in _api(url, "/workers?json=1")["data"]}
+        assert workers[name]["freq"] == 7  # the worker-heartbeat events' interval, as the worker sends it
+        both = [name, finished_tasks["ok"]["task"]["worker"]]
+        # Both named workers reply within seconds: the call returns then, not after its 300 s timeout.
+        ping = subprocess.run([sys.executable, "-m", "celery", "-A", "audio_tasks", "inspect", "ping",
+                               "-d", ",".join(both), "--timeout=300", "--json"],
+                              env=stack.env, capture_output=True, text=True, timeout=200)
+        assert ping.returncode == 0, ping.stderr
+        assert set(json.loads(ping.stdout)) == set(both)
+    finally:
+        assert stack.stop_worker(plain) == 0
 
 
 def test_flower_restarts_leave_no_queues_or_subscriptions_behind(monitored):
@@ -175,26 +324,41 @@ def test_janitor_removes_a_killed_flowers_queue_once_its_lease_ran_out(monitored
 
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (apt-get install "
                     "chromium; .ci/run installs it in CI)")
-def test_a_browser_sees_the_worker_and_the_tasks(monitored, finished_tasks):
+def test_a_browser_sees_the_failed_filter_and_the_queue_depths(monitored, finished_tasks):
     from playwright.sync_api import sync_playwright
 
     stack, url = monitored
+    bad, ok = finished_tasks["bad"], finished_tasks["ok"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         try:
-            page = browser.new_context(http_credentials={"username": USER, "password": PASSWORD}).new_page()
+            page = browser.new_context(http_credentials={"username": USER, "password": PASSWORD},
+                                       viewport={"width": 1600, "height": 900}).new_page()
             page.goto(f"{url}/workers", timeout=60_000)
             page.get_by_text("worker@").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "flower-workers.png"), full_page=True)
+
             page.goto(f"{url}/tasks", timeout=60_000)
-            for task_id in finished_tasks.values():
-                page.get_by_text(task_id).wait_for(timeout=60_000)
-            text = page.inner_text("body")
-            page.screenshot(path=str(ARTIFACTS / "flower-tasks.png"), full_page=True)
+            page.get_by_text(ok["sample_id"]).wait_for(timeout=60_000)  # the args column, by default
+            page.get_by_role("button", name="Failed").click()
+            page.get_by_text(bad["sample_id"]).wait_for(timeout=60_000)
+            page.get_by_text(ok["sample_id"]).wait_for(state="detached", timeout=60_000)
+            failed_rows = page.locator("#tasks-table tbody tr").all_inner_texts()
+            page.screenshot(path=str(ARTIFACTS / "flower-tasks-failed.png"), full_page=True)
+
+            page.get_by_role("link", name="Broker").click()
+            page.locator("#queue-table").wait_for(timeout=60_000)
+            queues = page.locator("#queue-table tbody tr").all_inner_texts()
+            page.screenshot(path=str(ARTIFACTS / "flower-broker.png"), full_page=True)
         finally:
             browser.close()
-    assert "SUCCESS" in text and "FAILURE" in text
+    assert len(failed_rows) == 2 and all("FAILURE" in row for row in failed_rows)
+    assert any(bad["sample_id"] in row and "invalid_audio" in row for row in failed_rows)
+    work, dlq = stack.settings.queue_name, stack.settings.dlq_name
+    assert sorted(row.split()[:5] for row in queues) == sorted([[work, "0", "1", "0", "unknown"],
+                                                                [dlq, "0", "0", "0", "unknown"]])
 
 
 @pytest.mark.parametrize("variables, named", [
@@ -209,6 +373,41 @@ def test_flower_refuses_to_start_without_monitoring_or_outside_local_mode_withou
     assert named in json.loads(line)["message"]
 
 
+# -- helpers ---------------------------------------------------------------------------
+def _broken_sample(stack) -> str:
+    """A QUEUED sample whose record DynamoDB cannot claim (``attempts`` is a string), enqueued."""
+    sample_id, key = f"broken-{uuid.uuid4()}", "incoming/broken/tone.wav"
+    SampleRecords(stack.settings).create(sample_id, f"s3://{stack.settings.input_bucket}/{key}")
+    aws.client("dynamodb", stack.settings).update_item(
+        TableName=stack.settings.samples_table, Key={"sample_id": {"S": sample_id}},
+        UpdateExpression="SET attempts = :text", ExpressionAttributeValues={":text": {"S": "not a number"}})
+    _send(stack, f"process_sample.delay({sample_id!r}, {stack.settings.input_bucket!r}, {key!r})")
+    return sample_id
+
+
+def _send(stack, call: str) -> None:
+    code = f"from audio_tasks.worker.tasks import process_sample; {call}"
+    subprocess.run([sys.executable, "-c", code], env=stack.env, check=True, timeout=60)
+
+
+def _tasks_by_sample(url: str, sample_ids: dict[str, str]) -> dict[str, dict]:
+    """Flower's task for each named sample (found by its args), with ``uuid``."""
+    tasks = _api(url, "/api/tasks")
+    return {name: {**info, "uuid": task_id} for task_id, info in tasks.items()
+            for name, sample_id in sample_ids.items() if sample_id in (info.get("args") or "")}
+
+
+def _worker_names(url: str) -> list[str]:
+    return [w["hostname"] for w in _api(url, "/workers?json=1")["data"]]
+
+
+def _depths(stack) -> dict:
+    attributes = aws.client("sqs", stack.settings).get_queue_attributes(
+        QueueUrl=stack.env["SQS_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
+    return {"visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+
+
 def _monitoring_resources(stack) -> dict:
     settings = stack.settings
     queues = [u.rsplit("/", 1)[-1] for u in aws.client("sqs", settings).list_queues(
@@ -217,14 +416,20 @@ def _monitoring_resources(stack) -> dict:
     return {"queues": sorted(queues), "subscriptions": sorted(subscriptions)}
 
 
-def _get(url: str, path: str) -> str:
+def _request(url: str, path: str, method: str = "GET") -> str:
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    request = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"Basic {token}"})
+    request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"Basic {token}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.read().decode()
 
 
+def _get(url: str, path: str) -> str:
+    return _request(url, path)
+
+
+def _post(url: str, path: str) -> str:
+    return _request(url, path, "POST")
+
+
 def _api(url: str, path: str):
     return json.loads(_get(url, path))
-
-

@@ -7,15 +7,12 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import parse_s3_uri
 from audio_tasks.local_stack import LocalStack, StackOptions
 from audio_tasks.vocabulary import FINAL_STATES
-from producer.demo import write_wav
-from tests.support import ARTIFACTS, REPO, eventually, json_lines, run_cli
+from tests.support import ARTIFACTS, REPO, eventually, json_lines, run_cli, submit_tones
 from tests.worker.run_counts import runs
 
 TALLY: Counter = Counter()  # see _TallyReport.ROWS
@@ -49,16 +46,7 @@ class FaultyStack:
 
     def submit(self, *names: str) -> list[str]:
         """Upload a short tone under each file name and enqueue it; returns the sample ids."""
-        paths = []
-        for name in names:
-            path = self.inputs / name
-            if not path.exists():
-                t = np.arange(11025) / 22050
-                write_wav(path, 0.3 * np.sin(2 * np.pi * 440 * t)[:, None], 22050)
-            paths.append(str(path))
-        run = run_cli(self.env, "submit", *paths, "--json")
-        assert run.returncode == 0, run.stderr
-        ids = [line["sample_id"] for line in json_lines(run.stdout)]
+        ids = submit_tones(self.env, self.inputs, *names)
         TALLY["jobs submitted"] += len(ids)
         return ids
 
