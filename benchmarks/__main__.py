@@ -28,12 +28,13 @@ class Scale:
     memory_minutes: tuple[float, ...]
     producer_jobs: int
     import_runs: int
+    monitoring_s: float  # the idle window; leases are renewed every 100 s
 
 
 SCALES = {
-    "full": Scale(200, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7),
-    "quick": Scale(50, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5),
-    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1),
+    "full": Scale(200, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7, 200),
+    "quick": Scale(50, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5, 100),
+    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1, 2),
 }
 
 
@@ -41,6 +42,7 @@ def run(mode: str, work_dir: Path) -> list:
     from audio_tasks.local_stack import LocalStack
     from benchmarks.audio_bench import memory_vs_duration, pipeline_speed
     from benchmarks.lambda_import import cold_import
+    from benchmarks.monitoring_bench import idle_cost
     from benchmarks.queue_bench import QueueBench
 
     scale = SCALES[mode]
@@ -64,6 +66,8 @@ def run(mode: str, work_dir: Path) -> list:
     rows += memory_vs_duration(work_dir, scale.memory_minutes)
     _step("Lambda cold import")
     rows += cold_import(scale.import_runs)
+    _step("live monitoring's requests")
+    rows += idle_cost(work_dir, scale.monitoring_s)
     return rows
 
 

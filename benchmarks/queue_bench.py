@@ -8,7 +8,6 @@ counted too, not only botocore's.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -16,11 +15,10 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import parse_qs
-from urllib.request import Request, urlopen
 
 from audio_tasks import aws
 from audio_tasks.local_stack import LocalStack
+from benchmarks.recorder import Recorder
 from benchmarks.report import Row
 
 BENCH_APP = "benchmarks.bench_app"
@@ -30,6 +28,7 @@ class QueueBench:
     def __init__(self, stack: LocalStack, work_dir: Path):
         self.stack, self.work_dir = stack, work_dir
         self.sqs = aws.client("sqs", stack.settings)
+        self.recorder = Recorder(stack.env["AWS_ENDPOINT_URL"])
 
     # -- plumbing ------------------------------------------------------------------
     def new_queue(self, name: str) -> str:
@@ -61,16 +60,6 @@ class QueueBench:
             time.sleep(0.05)
         raise TimeoutError(f"only {len(lines)} of {count} jobs ran within {timeout_s:.0f} s")
 
-    def recording(self, action: str) -> None:
-        urlopen(Request(f"{self.stack.env['AWS_ENDPOINT_URL']}/moto-api/recorder/{action}", method="POST"),
-                timeout=10).read()
-
-    def recorded_calls(self) -> Counter:
-        url = f"{self.stack.env['AWS_ENDPOINT_URL']}/moto-api/recorder/download-recording"
-        text = urlopen(url, timeout=30).read().decode()
-        return Counter(call for line in text.splitlines() if line.strip()
-                       for call in [_sqs_or_sns_call(json.loads(line))] if call)
-
     # -- benchmarks ------------------------------------------------------------------
     def latency_and_requests(self, latency_jobs: int, load_jobs: int, idle_s: float) -> list[Row]:
         env = self.phase_env(self.new_queue("latency"), "latency")
@@ -82,18 +71,14 @@ class QueueBench:
 
         env = self.phase_env(self.new_queue("load"), "load")
         worker = self.start_worker("load", env, concurrency=2)
-        self.recording("reset-recording")
-        self.recording("start-recording")
+        self.recorder.start()
         self.enqueue(env, "noop", load_jobs)
         self.jobs(env, load_jobs)
         time.sleep(1.0)  # the last deletes
-        self.recording("stop-recording")
-        load_calls = self.recorded_calls()
-        self.recording("reset-recording")
-        self.recording("start-recording")
+        load_calls = Counter(call.action for call in self.recorder.stop())
+        self.recorder.start()
         time.sleep(idle_s)
-        self.recording("stop-recording")
-        idle_calls = self.recorded_calls()
+        idle_calls = Counter(call.action for call in self.recorder.stop())
         self.stack.stop_worker(worker)
 
         per_job = sum(load_calls.values()) / load_jobs
@@ -163,21 +148,6 @@ class QueueBench:
         return [Row("audio-tasks submit ÷ raw send_message_batch loop", submit_s / raw_s, "× time",
                     detail=f"{jobs} S3 objects: submit {submit_s:.1f} s (one DynamoDB record + one message each, "
                            f"CLI start-up included), raw batches {raw_s:.2f} s (messages only)")]
-
-
-def _sqs_or_sns_call(entry: dict) -> str | None:
-    headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
-    target = headers.get("x-amz-target", "")
-    if target.startswith("AmazonSQS."):
-        return target.split(".", 1)[1]
-    credential = headers.get("authorization", "")
-    if "/sqs/aws4_request" not in credential and "/sns/aws4_request" not in credential:
-        return None
-    body = entry.get("body") or ""
-    if entry.get("body_encoded"):
-        body = base64.b64decode(body).decode("utf-8", "replace")
-    action = parse_qs(body).get("Action") or parse_qs(entry.get("url", "").partition("?")[2]).get("Action")
-    return action[0] if action else "unknown"
 
 
 def _calls(counter: Counter) -> str:
