@@ -76,9 +76,13 @@ def test_local_serves_jobs_until_interrupted(tmp_path):
         assert proc.wait(timeout=60) == 0
         assert "stopped." in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:  # a failed test: Ctrl-C, so the stack's processes stop too
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     # Nothing the command started (emulator, worker, pool processes) is left running.
     assert _processes_with_env(worker_env) == [] and _processes_with_cmdline(emulator_port) == []
 
