@@ -1,18 +1,33 @@
 """The job message: what every producer sends and every worker reads — JSON strings, never audio.
 
 A job names one task, ``process_sample``, with three arguments: the sample id and the S3
-reference (bucket, key) of its input. ``JobArguments.bind`` reads them from a Celery call's
-``(args, kwargs)`` exactly as the task would bind them; the worker's main process, the
-task, the DLQ tools and the log lines all read a message through it, so a message is
-either a job everywhere or nowhere.
+reference (bucket, key) of its input, plus an optional ``options`` object that travels
+with the job untouched (the job does not read it yet). ``JobArguments.bind`` reads them
+from a Celery call's ``(args, kwargs)`` exactly as the task would bind them; the worker's
+main process, the task, the DLQ tools and the log lines all read a message through it, so
+a message is either a job everywhere or nowhere. How the three shapes a job may arrive in
+(a Celery envelope, plain JSON, an S3 notification) become one is ``audio_tasks.inbound``.
+
+A job without a sample id (plain JSON, S3 notifications) gets ``derived_sample_id``: the
+same object, or object version, always names the same sample, so duplicates collapse.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from dataclasses import dataclass
 
 TASK_NAME = "audio_tasks.process_sample"
-JOB_FIELDS = ("sample_id", "bucket", "key")
+JOB_FIELDS = ("sample_id", "bucket", "key")  # required, in the task's positional order
+OPTIONAL_FIELDS = ("options",)
+
+SAMPLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # safe in S3 keys, URLs and log lines
+MAX_BUCKET_CHARS = 255  # S3 allows 63 (255 for old us-east-1 buckets)
+MAX_KEY_BYTES = 1024  # S3's limit, in UTF-8
+MAX_OPTIONS_BYTES = 4096  # the options object as compact JSON
+_SAMPLE_NAMESPACE = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")  # fixed forever: ids depend on it
 
 
 class InvalidArguments(ValueError):
@@ -24,20 +39,50 @@ class JobArguments:
     sample_id: str
     bucket: str
     key: str
+    options: dict | None = None
 
     @classmethod
     def bind(cls, args, kwargs) -> "JobArguments":
         """The job a ``process_sample(*args, **kwargs)`` call names; raises InvalidArguments."""
         if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             raise InvalidArguments("arguments must be a list and keyword arguments an object")
-        if len(args) > len(JOB_FIELDS):
+        names = JOB_FIELDS + OPTIONAL_FIELDS
+        if len(args) > len(names):
             raise InvalidArguments(f"{TASK_NAME}({', '.join(JOB_FIELDS)}) got {len(args)} positional arguments")
-        bound = dict(zip(JOB_FIELDS, args))
+        bound = dict(zip(names, args))
         for name, value in kwargs.items():
-            if name not in JOB_FIELDS or name in bound:
-                raise InvalidArguments(f"{TASK_NAME} got an unexpected or repeated argument {name!r}")
+            if name not in names or name in bound:
+                raise InvalidArguments(f"{TASK_NAME} got an unexpected or repeated argument {str(name)[:80]!r}")
             bound[name] = value
         bad = [name for name in JOB_FIELDS if not isinstance(bound.get(name), str) or not bound[name].strip()]
         if bad:
             raise InvalidArguments(f"missing or empty fields: {', '.join(bad)}")
-        return cls(**bound)
+        job = cls(**bound)
+        job._check_limits()
+        return job
+
+    def _check_limits(self) -> None:
+        if not SAMPLE_ID.fullmatch(self.sample_id):
+            raise InvalidArguments("sample_id must be 1-128 letters, digits or . _ : -")
+        if len(self.bucket) > MAX_BUCKET_CHARS:
+            raise InvalidArguments(f"bucket is longer than {MAX_BUCKET_CHARS} characters")
+        if len(self.key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise InvalidArguments(f"key is longer than {MAX_KEY_BYTES} bytes")
+        if self.options is not None and not isinstance(self.options, dict):
+            raise InvalidArguments("options must be an object")
+        if self.options and len(json.dumps(self.options, separators=(",", ":"))) > MAX_OPTIONS_BYTES:
+            raise InvalidArguments(f"options are longer than {MAX_OPTIONS_BYTES} bytes of JSON")
+
+    def call(self) -> tuple[list, dict]:
+        """The ``(args, kwargs)`` of the ``process_sample`` call this job is."""
+        return [self.sample_id, self.bucket, self.key], ({"options": self.options} if self.options else {})
+
+
+def derived_sample_id(bucket: str, key: str, version: str | None = None) -> str:
+    """The sample id of ``s3://bucket/key`` (at ``version``, if given): a UUID, the same for the same input.
+
+    It is UUID v5 of the JSON text ``[bucket, key, version or null]`` (Python's ``json.dumps``:
+    ASCII with ``\\u`` escapes, ", " between items), so any producer can compute it too.
+    """
+    name = json.dumps([bucket, key, version or None])
+    return str(uuid.uuid5(_SAMPLE_NAMESPACE, name))

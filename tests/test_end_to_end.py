@@ -77,16 +77,16 @@ def test_submitting_a_missing_local_file_queues_nothing(stack):
     assert error["error"] == {"code": "not_a_file", "message": "no such file: /no/such/file.wav"}
 
 
-def test_a_message_for_an_unknown_sample_is_acked_and_logged(stack, worker):
-    sample_id = f"never-created-{uuid.uuid4()}"
+def test_a_job_for_a_sample_without_a_record_gets_one(stack, worker):
+    sample_id = f"never-created-{uuid.uuid4()}"  # a producer that sent the job but wrote no record
     _send_job(stack, sample_id, stack.env["INPUT_BUCKET"], "incoming/x.wav")
     _wait_until_queue_drained(stack)
+    record = SampleRecords(stack.settings).get(sample_id)
+    assert (record["status"], record["error"]["code"], record["attempts"]) == ("FAILED", "missing_input", 1)
+    assert record["input_uri"] == f"s3://{stack.env['INPUT_BUCKET']}/incoming/x.wav"
     lines = [json.loads(line) for line in stack.log_path("worker").read_text().splitlines()
              if line.startswith("{") and sample_id in line]
-    rejected = [line for line in lines if line["message"].startswith("rejected")]
-    assert rejected and rejected[0]["error"]["code"] == "invalid_request"
-    assert rejected[0]["task_id"]
-    assert all(line["sample_id"] == sample_id for line in lines)
+    assert lines and all(line["sample_id"] == sample_id and line["task_id"] for line in lines)
 
 
 def _queue_depth(sqs, url):

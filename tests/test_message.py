@@ -1,23 +1,35 @@
-"""JobArguments.bind: the one reading of a job's arguments, as process_sample would bind them."""
+"""JobArguments.bind: the one reading of a job's arguments, as process_sample would bind them;
+derived_sample_id: one input, one sample."""
 
 import inspect
+import json
+import uuid
 
 import pytest
 
-from audio_tasks.message import JOB_FIELDS, InvalidArguments, JobArguments
+from audio_tasks.message import JOB_FIELDS, OPTIONAL_FIELDS, InvalidArguments, JobArguments, derived_sample_id
 
 
 def test_positional_and_keyword_arguments_bind_alike():
     expected = JobArguments("s-1", "bucket", "incoming/a.wav")
     assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav"], {}) == expected
     assert JobArguments.bind(["s-1"], {"key": "incoming/a.wav", "bucket": "bucket"}) == expected
+    with_options = JobArguments("s-1", "bucket", "incoming/a.wav", {"preset": "streaming"})
+    assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav"], {"options": {"preset": "streaming"}}) == with_options
+    assert with_options.call() == (["s-1", "bucket", "incoming/a.wav"], {"options": {"preset": "streaming"}})
 
 
 @pytest.mark.parametrize("args, kwargs, message", [
     (["s-1", "b"], {}, "missing or empty fields: key"),
     (["s-1", "b", " "], {}, "missing or empty fields: key"),
     (["s-1", 7, None], {}, "missing or empty fields: bucket, key"),
-    (["s-1", "b", "k", "extra"], {}, "got 4 positional arguments"),
+    (["s-1", "b", "k", {}, "extra"], {}, "got 5 positional arguments"),
+    (["s-1", "b", "k", "not an object"], {}, "options must be an object"),
+    (["s-1", "b", "k"], {"options": {"x": "y" * 5000}}, "options are longer than 4096 bytes"),
+    (["a/b", "b", "k"], {}, "sample_id must be 1-128 letters"),
+    (["s" * 129, "b", "k"], {}, "sample_id must be 1-128 letters"),
+    (["s-1", "b" * 256, "k"], {}, "bucket is longer than 255 characters"),
+    (["s-1", "b", "é" * 513], {}, "key is longer than 1024 bytes"),
     (["s-1", "b"], {"sample_id": "again", "key": "k"}, "unexpected or repeated argument 'sample_id'"),
     (["s-1", "b", "k"], {"priority": 1}, "unexpected or repeated argument 'priority'"),
     ({"sample_id": "s-1"}, {}, "arguments must be a list"),
@@ -32,4 +44,19 @@ def test_the_fields_are_the_tasks_parameters(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the app's settings; nothing is sent
     from audio_tasks.worker.tasks import process_sample
 
-    assert tuple(inspect.signature(process_sample.run).parameters) == JOB_FIELDS
+    assert tuple(inspect.signature(process_sample.run).parameters) == JOB_FIELDS + OPTIONAL_FIELDS
+
+
+def test_a_derived_sample_id_is_uuid5_of_the_input_as_documented():
+    # The README tells producers how to compute it: UUID v5 of the JSON array [bucket, key, version or null].
+    namespace = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")
+    assert derived_sample_id("in", "a b.wav", "v1") == str(uuid.uuid5(namespace, json.dumps(["in", "a b.wav", "v1"])))
+    assert derived_sample_id("in", "a.wav") == str(uuid.uuid5(namespace, '["in", "a.wav", null]'))
+
+
+def test_a_derived_sample_id_is_one_per_object_version():
+    ids = {derived_sample_id(b, k, v) for b, k, v in [("in", "a", None), ("in", "a", "v1"), ("in", "a", "v2"),
+                                                         ("in", "b", None), ("other", "a", None), ("in", "a\u00e9", None)]}
+    assert len(ids) == 6
+    assert derived_sample_id("in", "a", "v1") == derived_sample_id("in", "a", "v1")
+    assert derived_sample_id("in", "a", "") == derived_sample_id("in", "a", None)

@@ -3,7 +3,9 @@ conditional writes so concurrent or repeated deliveries cannot corrupt it.
 
 States: QUEUED → PROCESSING → COMPLETED | FAILED. PROCESSING may be entered again (a
 redelivered message after a crash); a COMPLETED or FAILED record never goes back to
-PROCESSING, and only a PROCESSING record can become COMPLETED.
+PROCESSING, and only a PROCESSING record can become COMPLETED. A job whose sample has no
+record yet (a producer that only sent a message) creates it as it starts, in the same
+conditional write.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from audio_tasks.vocabulary import Status
 
 
 class RecordExists(Exception):
-    """A record with this sample_id already exists."""
+    """A record with this sample_id already exists; ``record`` is that record, as the failed write found it."""
+
+    def __init__(self, sample_id: str, record: dict | None = None):
+        super().__init__(sample_id)
+        self.record = record
 
 
 class RecordNotFound(Exception):
@@ -37,16 +43,18 @@ class SampleRecords:
         self._db = dynamodb or aws.client("dynamodb", settings)
 
     def create(self, sample_id: str, input_uri: str) -> dict:
-        """Create the record QUEUED; raises RecordExists if the id is taken."""
+        """Create the record QUEUED; raises RecordExists (with the existing record) if the id is taken."""
         now = _now()
         item = {"sample_id": sample_id, "status": Status.QUEUED, "input_uri": input_uri,
                 "created_at": now, "updated_at": now, "attempts": 0}
         try:
             self._db.put_item(TableName=self._table, Item=_to_dynamo(item),
-                              ConditionExpression="attribute_not_exists(sample_id)")
+                              ConditionExpression="attribute_not_exists(sample_id)",
+                              ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if _condition_failed(exc):
-                raise RecordExists(sample_id) from None
+                existing = exc.response.get("Item")
+                raise RecordExists(sample_id, _from_dynamo(existing) if existing else None) from None
             raise
         return item
 
@@ -57,18 +65,21 @@ class SampleRecords:
             raise RecordNotFound(sample_id)
         return _from_dynamo(response["Item"])
 
-    def start(self, sample_id: str) -> dict | None:
-        """QUEUED/PROCESSING → PROCESSING, counting the attempt.
+    def start(self, sample_id: str, input_uri: str) -> dict | None:
+        """(no record)/QUEUED/PROCESSING → PROCESSING, counting the attempt.
 
-        Returns the updated record, or None when the record is already final (a
-        redelivery of finished work: the caller must do nothing). Raises RecordNotFound.
+        A missing record is created with ``input_uri``. Returns the updated record, or None
+        when the record is already final (a redelivery of finished work: the caller must do
+        nothing).
         """
         return self._transition(
-            sample_id, Status.PROCESSING,
+            sample_id, Status.PROCESSING, create=True,
             condition="#status IN (:queued, :processing)",
             values={":queued": Status.QUEUED, ":processing": Status.PROCESSING},
-            set_clauses=["attempts = if_not_exists(attempts, :zero) + :one"],
-            extra_values={":zero": 0, ":one": 1},
+            set_clauses=["attempts = if_not_exists(attempts, :zero) + :one",
+                         "created_at = if_not_exists(created_at, :now)",
+                         "input_uri = if_not_exists(input_uri, :input_uri)"],
+            extra_values={":zero": 0, ":one": 1, ":input_uri": input_uri},
         )
 
     def complete(self, sample_id: str, results: dict) -> dict | None:
@@ -101,8 +112,11 @@ class SampleRecords:
         )
 
     def _transition(self, sample_id, status, *, condition, values, set_clauses=(), remove=None,
-                    extra_values=None):
-        """Conditionally set ``status``; None if the condition fails on an existing record."""
+                    extra_values=None, create=False):
+        """Conditionally set ``status``; None if the condition fails on an existing record.
+
+        A missing record raises RecordNotFound, or with ``create`` is made by this very write.
+        """
         update = "SET " + ", ".join(["#status = :status", "updated_at = :now", *set_clauses])
         if remove:
             update += " REMOVE " + remove
@@ -113,7 +127,8 @@ class SampleRecords:
         try:
             response = self._db.update_item(
                 TableName=self._table, Key=_key(sample_id), UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(sample_id) AND ({condition})",
+                ConditionExpression=(f"attribute_not_exists(sample_id) OR ({condition})" if create
+                                     else f"attribute_exists(sample_id) AND ({condition})"),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_to_dynamo(expression_values),
                 ReturnValues="ALL_NEW",

@@ -1,6 +1,6 @@
 """The job: one sample from its S3 input to COMPLETED or FAILED, with no Celery in sight.
 
-``SampleJob.run`` owns the order of side effects — claim the record, fetch, process,
+``SampleJob.run`` owns the order of side effects — claim (or create) the record, fetch, process,
 upload artifacts under deterministic keys, record the outcome — and turns permanent
 failures into FAILED records. Transient failures propagate (classified) for the task
 shell's retry policy to handle.
@@ -12,13 +12,13 @@ import logging
 import tempfile
 from pathlib import Path
 
-from audio_tasks.aws.records import RecordNotFound, SampleRecords
+from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import Storage, artifact_key, s3_uri
 from audio_tasks.errors import PermanentError
 from audio_tasks.job.classify import classify
 from audio_tasks.message import JobArguments
 from audio_tasks.settings import Settings
-from audio_tasks.vocabulary import ErrorCode, Status
+from audio_tasks.vocabulary import Status
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,7 @@ class SampleJob:
 
     def run(self, job: JobArguments) -> Status:
         """Process one sample; returns its final status, or raises a TransientError."""
-        try:
-            record = self.records.start(job.sample_id)
-        except RecordNotFound:
-            raise PermanentError(ErrorCode.INVALID_REQUEST,
-                                 f"no sample record {job.sample_id!r} in {self.settings.samples_table}") from None
+        record = self.records.start(job.sample_id, s3_uri(job.bucket, job.key))  # creates a missing record
         if record is None:
             status = self.records.get(job.sample_id)["status"]
             log.info("sample is already %s; nothing to do", status, extra={"status": status})

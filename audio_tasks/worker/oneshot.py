@@ -3,8 +3,8 @@
 ``python -m audio_tasks.worker.oneshot`` processes the sample named by ``SAMPLE_ID`` whose
 input is ``s3://S3_BUCKET/S3_KEY`` with the same ``SampleJob`` the Celery task runs, so the
 record moves QUEUED → PROCESSING → COMPLETED | FAILED exactly as it would on a worker.
-The record must exist (the producer created it). Exit codes: 0 COMPLETED; 1 FAILED or
-rejected (permanent: bad input, unknown sample); 75 a transient failure (run it again);
+A missing record is created, as a worker would. Exit codes: 0 COMPLETED; 1 FAILED (bad
+input, a permanent error); 75 a transient failure (run it again);
 78 a missing or malformed variable (one JSON line on stderr).
 """
 
@@ -15,7 +15,7 @@ import os
 import sys
 
 from audio_tasks import logs
-from audio_tasks.errors import PermanentError, TransientError
+from audio_tasks.errors import TransientError
 from audio_tasks.settings import ConfigError, Settings, task_mode_job
 from audio_tasks.vocabulary import Status
 
@@ -38,9 +38,6 @@ def main(environ=os.environ) -> int:
     with logs.job_context(job.sample_id, None):
         try:
             status = SampleJob(settings).run(job)
-        except PermanentError as error:
-            log.error("rejected: %s", error.message, extra={"error": error.as_dict()})
-            return EXIT_FAILED
         except TransientError as error:
             log.error("transient failure, run again: %s", error.message, extra={"error": error.as_dict()})
             return os.EX_TEMPFAIL

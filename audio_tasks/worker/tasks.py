@@ -17,7 +17,7 @@ from typing import NoReturn
 from kombu import Queue
 
 from audio_tasks.celery import app
-from audio_tasks.errors import JobFailed, PermanentError, TransientError
+from audio_tasks.errors import JobFailed, TransientError
 from audio_tasks.logs import job_context
 from audio_tasks.message import TASK_NAME, JobArguments
 from audio_tasks.vocabulary import Status
@@ -29,17 +29,16 @@ log = logging.getLogger(__name__)
 
 
 @app.task(bind=True, name=TASK_NAME, Request=REQUEST, throws=(JobFailed,))
-def process_sample(self, sample_id: str, bucket: str, key: str) -> Status:
-    """Process the sample whose input is s3://bucket/key; returns COMPLETED or raises JobFailed."""
+def process_sample(self, sample_id: str, bucket: str, key: str, options: dict | None = None) -> Status:
+    """Process the sample whose input is s3://bucket/key; returns COMPLETED or raises JobFailed.
+
+    ``options`` travel with the job (``audio_tasks.message``); the job does not read them yet.
+    """
     with job_context(str(sample_id), self.request.id):
         try:
-            status = current().job.run(JobArguments(sample_id, bucket, key))
+            status = current().job.run(JobArguments(sample_id, bucket, key, options))
         except TransientError as error:
             _retry_or_dead_letter(self, sample_id, error)  # raises Retry, or JobFailed once exhausted
-        except PermanentError as error:
-            # No record to mark (unknown sample): log it; JobRequest acks it.
-            log.error("rejected: %s", error.message, extra={"error": error.as_dict()})
-            raise JobFailed(error.code, error.message) from None
         if status == Status.FAILED:  # failed now, or already (a redelivery): the record has the reason
             error = current().job.records.get(sample_id)["error"]
             raise JobFailed(error["code"], error["message"])

@@ -152,12 +152,14 @@ def test_task_mode_processes_one_job_and_exits_with_its_outcome(stack, tmp_path,
     assert lines and all(line["sample_id"] == sample_id for line in lines if line["logger"] != "botocore")
 
 
-def test_task_mode_with_an_unknown_sample_exits_1(stack):
-    env = {**_env(), **stack.env, "PATH": _env()["PATH"], "PROCESSING_MODE": "task", "SAMPLE_ID": "no-such-sample",
+def test_task_mode_creates_a_missing_record_and_exits_1_when_the_job_fails(stack):
+    sample_id = f"no-record-{uuid.uuid4()}"
+    env = {**_env(), **stack.env, "PATH": _env()["PATH"], "PROCESSING_MODE": "task", "SAMPLE_ID": sample_id,
            "S3_BUCKET": stack.env["INPUT_BUCKET"], "S3_KEY": "incoming/x.wav"}
     run = _run(env)
     assert run.returncode == 1
-    assert "no sample record 'no-such-sample'" in run.stderr
+    record = SampleRecords(stack.settings).get(sample_id)
+    assert (record["status"], record["error"]["code"]) == ("FAILED", "missing_input")
 
 
 def test_liveness_check_fails_on_a_missing_or_stale_file(tmp_path):
