@@ -1,4 +1,5 @@
-"""Helpers every kind of test uses: paths, running the CLI, reading JSON lines, waiting for a state."""
+"""Helpers every kind of test uses: paths, running the CLI, reading JSON lines, waiting for a state,
+and the messages producers other than Celery send (plain JSON, S3 event records)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
+from urllib.parse import quote_plus
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -59,6 +61,46 @@ def submit_tones(env: dict, directory: Path, *names: str) -> list[str]:
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def log_lines(path: Path, needle: str = "") -> list[dict]:
+    """The JSON lines of a process's log that contain ``needle`` (other lines, e.g. warnings, skipped)."""
+    lines = path.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{") and needle in line]
+
+
+def send_body(stack, body) -> str:
+    """Send ``body`` (JSON-encoded unless text) to the stack's work queue with plain boto3; its message id."""
+    from audio_tasks import aws
+
+    text = body if isinstance(body, str) else json.dumps(body)
+    return aws.client("sqs", stack.settings).send_message(QueueUrl=stack.env["SQS_QUEUE_URL"],
+                                                          MessageBody=text)["MessageId"]
+
+
+def final_record(stack, sample_id: str, timeout_s: float = 120) -> dict:
+    """The sample's record once it is COMPLETED or FAILED (it may not exist yet: a worker creates it)."""
+    from audio_tasks.aws.records import RecordNotFound, SampleRecords
+    from audio_tasks.vocabulary import FINAL_STATES
+
+    records = SampleRecords(stack.settings)
+
+    def final():
+        try:
+            record = records.get(sample_id)
+        except RecordNotFound:
+            return None
+        # .get: the emulator applies an UpdateItem that creates an item one attribute at a time
+        # (measured: a read between them saw a record without its status); DynamoDB's is atomic.
+        return record if record.get("status") in FINAL_STATES else None
+    return eventually(final, f"sample {sample_id} to reach a final state", timeout_s)
+
+
+def s3_record(key: str, bucket: str = "audio-in", event: str = "ObjectCreated:Put", **object_fields) -> dict:
+    """An S3 event notification record as S3 sends it: the key URL-encoded with '+' for spaces."""
+    return {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventName": event,
+            "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                   "object": {"key": quote_plus(key), "size": 1024, **object_fields}}}
 
 
 def clean_env(**overrides: str) -> dict:

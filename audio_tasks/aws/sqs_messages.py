@@ -1,82 +1,64 @@
-"""Reading raw SQS messages as Celery jobs, for logs and DLQ tools — never for execution.
+"""Raw SQS messages of the work queue and its DLQ described for logs and DLQ tools — never executed.
 
-kombu sends each Celery message as (base64 of) a JSON envelope: ``headers`` (task name,
-task id), ``content-type`` and a ``body`` holding ``[args, kwargs, embed]``. ``describe``
-takes a message as boto3's ReceiveMessage returns it and says what it is, or what is
-wrong with it, without raising: the messages it reads are often the malformed ones.
+``describe`` takes a message as boto3's ReceiveMessage returns it and says what it is —
+a job in any shape ``audio_tasks.inbound`` reads, or what is wrong with it — without
+raising, whatever the body: the messages it reads are often the malformed ones.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime, timezone
 
-from audio_tasks.message import JOB_FIELDS, TASK_NAME, JobArguments
+from audio_tasks import inbound
+from audio_tasks.message import JOB_FIELDS, TASK_NAME
+from audio_tasks.vocabulary import ErrorCode
 
 
-def describe(message: dict) -> dict:
-    """{message_id, receive_count, sent_at, task, task_id, sample_id, args, problem}.
+def read(message: dict) -> inbound.Reading:
+    """What the message's body is (``inbound.read``, with the message id as a plain job's task id)."""
+    message_id = message.get("MessageId")
+    return inbound.read(message.get("Body", ""), message_id if isinstance(message_id, str) else "")
 
-    ``problem`` is None for a well-formed ``process_sample`` job, otherwise one sentence.
+
+def describe(message: dict, reading: inbound.Reading | None = None) -> dict:
+    """{message_id, receive_count, sent_at, shape, task, task_id, sample_id, args, code, problem}.
+
+    ``problem`` is None for a job (``shape``: celery, json or s3), otherwise one sentence,
+    with an error ``code`` when the message is refused. ``reading``: ``read(message)``, if
+    the caller has it already.
     """
     attributes = message.get("Attributes") or {}
-    sent_ms = attributes.get("SentTimestamp")
-    info = {
-        "message_id": message.get("MessageId"),
-        "receive_count": int(attributes.get("ApproximateReceiveCount", 0)),
-        "sent_at": (datetime.fromtimestamp(int(sent_ms) / 1000, timezone.utc).isoformat(timespec="seconds")
-                    if sent_ms else None),
-        "task": None, "task_id": None, "sample_id": None, "args": None, "problem": None,
-    }
-    try:
-        _read_job(message.get("Body", ""), info)
-    except ValueError as exc:
-        info["problem"] = str(exc)
+    reading = reading or read(message)
+    info = {"message_id": message.get("MessageId"), "receive_count": _int(attributes.get("ApproximateReceiveCount")),
+            "sent_at": _time(attributes.get("SentTimestamp")), "shape": None, "task": None, "task_id": None,
+            "sample_id": None, "args": None, "code": None, "problem": None}
+    match reading:
+        case inbound.Job(arguments=job):
+            info.update(shape=reading.shape, task=TASK_NAME, task_id=reading.task_id, sample_id=job.sample_id,
+                        args={name: getattr(job, name) for name in JOB_FIELDS})
+        case inbound.OtherTask():
+            info.update(task=reading.task, task_id=reading.task_id, code=ErrorCode.UNKNOWN_TASK,
+                        problem=f"unknown task {reading.task!r}: this queue's jobs are {TASK_NAME}")
+        case inbound.Refused():
+            info.update(task=reading.task, task_id=reading.task_id, sample_id=reading.sample_id, code=reading.code,
+                        problem=reading.reason)
+        case inbound.S3TestEvent():
+            info.update(shape="s3", problem="an s3:TestEvent (S3 checking the notification), not a job")
+        case inbound.S3Records():
+            info.update(shape="s3", problem=f"an S3 event with {len(reading.records)} records, not yet one "
+                                            "message per record")
     return info
 
 
-def _read_job(raw: str, info: dict) -> None:
-    """Fill ``info`` with what ``raw`` says, as far as it can be read; ValueError says where it stops."""
-    envelope = _json_object(raw)
-    if envelope is None:
-        raw_bytes = _b64(raw)
-        envelope = _json_object(raw_bytes.decode("utf-8", "replace")) if raw_bytes is not None else None
-    if envelope is None or not isinstance(envelope.get("headers"), dict):
-        raise ValueError("not a Celery message (the body is not a kombu JSON envelope)")
-    headers = envelope["headers"]
-    info.update(task=headers.get("task"), task_id=headers.get("id"))
-    content_type = envelope.get("content-type")
-    if content_type != "application/json":
-        raise ValueError(f"content type {content_type!r} is refused (only application/json is accepted)")
-    body = envelope.get("body", "")
-    if (envelope.get("properties") or {}).get("body_encoding") == "base64":
-        body = (_b64(body) or b"").decode("utf-8", "replace")
+def _int(value) -> int:
     try:
-        args, kwargs, _ = json.loads(body)
-    except (ValueError, TypeError):
-        raise ValueError("the body is not JSON of the form [args, kwargs, embed]") from None
-    known = dict(zip(JOB_FIELDS, args if isinstance(args, list) else []))
-    known.update(kwargs if isinstance(kwargs, dict) else {})
-    sample_id = known.get("sample_id")
-    info.update(sample_id=sample_id if isinstance(sample_id, str) else None,
-                args={k: known.get(k) for k in JOB_FIELDS})
-    if info["task"] != TASK_NAME:
-        raise ValueError(f"unknown task {info['task']!r}")
-    JobArguments.bind(args, kwargs)  # InvalidArguments is a ValueError naming the bad fields
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
-def _json_object(text: str) -> dict | None:
+def _time(epoch_ms) -> str | None:
     try:
-        value = json.loads(text)
-    except (ValueError, TypeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _b64(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        return datetime.fromtimestamp(int(epoch_ms) / 1000, timezone.utc).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
