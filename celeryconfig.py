@@ -14,6 +14,8 @@ from urllib.parse import urlparse as _urlparse
 from audio_tasks.settings import Settings as _Settings
 from audio_tasks.settings import load as _load
 from audio_tasks.worker.extensions import CONSUMER as _CONSUMER
+from audio_tasks.worker.extensions import MONITORING_TRANSPORT as _MONITORING_TRANSPORT
+from audio_tasks.worker.extensions import TRANSPORT as _TRANSPORT
 
 _settings = _load()
 
@@ -40,6 +42,8 @@ def _transport_options(settings: _Settings) -> dict:
         "polling_interval": settings.polling_interval,
         # Equal to the queue's own VisibilityTimeout (900 s in CloudFormation).
         "visibility_timeout": settings.visibility_timeout,
+        # Whose raw bodies are read as jobs in any of their shapes (audio_tasks.worker.transport).
+        "job_queue": settings.queue_name,
     }
     if settings.local:
         options["is_secure"] = _urlparse(settings.endpoint_url).scheme == "https"
@@ -53,6 +57,7 @@ def _transport_options(settings: _Settings) -> dict:
 
 
 broker_url = _broker_url(_settings)
+broker_transport = _TRANSPORT
 broker_transport_options = _transport_options(_settings)
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = 10
@@ -99,7 +104,7 @@ task_send_sent_event = False
 worker_send_task_events = _settings.monitoring
 worker_enable_remote_control = _settings.monitoring
 if _settings.monitoring:
-    broker_transport = "audio_tasks.monitoring.transport:Transport"
+    broker_transport = _MONITORING_TRANSPORT
     broker_transport_options.update(supports_fanout=True, monitoring_prefix=_settings.monitoring_prefix)
 
 worker_hijack_root_logger = False

@@ -1,7 +1,9 @@
 """kombu's SQS transport, extended so Celery events and remote control work on SQS.
 
 Selected by ``broker_transport`` in ``celeryconfig`` only when ``MONITORING_ENABLED`` is
-true; with monitoring off this module is never imported. kombu 5.7 delivers fanout
+true; with monitoring off this module is never imported. It extends the worker's own
+transport (``audio_tasks.worker.transport``: the work queue's bodies read safely), which
+extends kombu's. kombu 5.7 delivers fanout
 exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of that:
 
 - **Events**: the events exchange (``celeryev``) is a fanout exchange here, as Celery
@@ -33,12 +35,15 @@ import logging
 import re
 import threading
 import time
+from functools import cached_property
 from typing import Callable
 
 from botocore.exceptions import ClientError
 from kombu.transport import SQS as sqs
 from kombu.transport.SQS.SNS import SNS as SnsFanout
 from kombu.transport.SQS.exceptions import DoesNotExistQueueException
+
+from audio_tasks.worker import transport as job_transport
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +125,7 @@ class EncryptedTopics(SnsFanout):
         return arn
 
 
-class Channel(sqs.Channel):
+class Channel(job_transport.Channel):
     """An SQS channel that also carries Celery events and remote control (see module doc)."""
 
     @property
@@ -129,9 +134,9 @@ class Channel(sqs.Channel):
             self._fanout = EncryptedTopics(self)
         return self._fanout
 
-    @property
+    @cached_property
     def monitoring_prefix(self) -> str:
-        return self.transport_options["monitoring_prefix"]
+        return self.transport_options["monitoring_prefix"]  # read once, as ``job_queue`` (a closed channel has none)
 
     def is_monitoring(self, name: str) -> bool:
         """Whether ``name`` (AMQP or SQS spelling) is an event/pidbox/reply queue or exchange."""
@@ -247,7 +252,7 @@ class Channel(sqs.Channel):
         return super()._get_async(queue, count, callback)
 
 
-class Transport(sqs.Transport):
+class Transport(job_transport.Transport):
     """kombu's SQS transport with ``Channel`` above; advertises fanout (remote control)."""
 
     Channel = Channel

@@ -23,8 +23,14 @@ CONSUMER_STEPS = (
     "audio_tasks.worker.liveness:Liveness",  # the container health check's file, touched by the event loop
 )
 
+#: The broker transport (celeryconfig's ``broker_transport``): kombu's SQS transport reading the work
+#: queue's raw bodies — Celery envelopes, plain JSON jobs, S3 notifications — so that only well-formed
+#: jobs reach Celery. With MONITORING_ENABLED, ``MONITORING_TRANSPORT`` (a subclass of it) instead.
+TRANSPORT = "audio_tasks.worker.transport:Transport"
+MONITORING_TRANSPORT = "audio_tasks.monitoring.transport:Transport"
+
 #: The consumer class (celeryconfig's ``worker_consumer``): a message that cannot be a job is
-#: logged with its SQS id and dead-lettered, never run or dropped.
+#: logged with its SQS id and dead-lettered, never run or dropped; S3's test event is acked.
 CONSUMER = "audio_tasks.worker.consumer:Consumer"
 
 #: ``process_sample``'s request class: argument checks, lost workers and the hard time limit recorded.

@@ -28,8 +28,9 @@ import pytest
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
 from audio_tasks.local_stack import LocalStack, StackOptions
+from audio_tasks.message import derived_sample_id
 from audio_tasks.monitoring.transport import LEASE_TAG, TOPIC_KMS_KEY
-from tests.support import ARTIFACTS, REPO, clean_env, eventually, run_cli, submit_tones
+from tests.support import ARTIFACTS, REPO, clean_env, eventually, run_cli, send_body, submit_tones
 from tests.worker.run_counts import runs
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +112,47 @@ def test_inspect_ping_gets_a_pong(monitored):
     # Remote control is best effort (as on every broker): a broadcast the worker picks up
     # after the caller's timeout goes unanswered, so the caller asks again.
     assert "pong" in eventually(ping, "a pong from the worker")
+
+
+def test_plain_json_jobs_show_up_and_hostile_bodies_on_the_monitoring_queues_stop_nothing(monitored):
+    """Flower's and the worker's own queues are read through the channel that reads the work queue."""
+    stack, url = monitored
+    first = _plain_job_in_flower(stack, url)
+    assert first["name"] == "audio_tasks.process_sample" and "missing_input" in first["exception"]
+
+    sqs = aws.client("sqs", stack.settings)
+    queues = [url for url in sqs.list_queues(QueueNamePrefix=stack.settings.monitoring_prefix).get("QueueUrls", [])
+              if "reply" not in url]  # replies are awaited by a caller only during a call
+    assert len(queues) >= 2  # Flower's event queue, the worker's control queue
+    hostile = ["[" * 100_000 + "]" * 100_000, '{"headers": "text", "properties": []}',
+               base64.b64encode(json.dumps({"body": "!!", "properties": {"body_encoding": "base64"}}).encode()).decode()]
+    logged = {name: stack.log_path(name).read_text().count(line)  # the logs of earlier runs are kept
+              for name, line in (("flower", "Failed to capture events"), ("worker", "Control command error"))}
+    for queue in queues:
+        for body in hostile:
+            sqs.send_message(QueueUrl=queue, MessageBody=body)
+    # Flower's event thread and the worker's remote control each meet an empty message, log it and start
+    # over with a fresh consumer (Flower: a new event queue; events sent meanwhile are not shown).
+    for name, line in (("flower", "Failed to capture events"), ("worker", "Control command error")):
+        eventually(lambda: stack.log_path(name).read_text().count(line) > logged[name], f"{name} to meet them")
+    assert eventually(lambda: _plain_job_in_flower(stack, url, timeout_s=15), "Flower to show jobs again")
+    assert all(process.poll() is None for process in stack.processes())
+
+
+def _plain_job_in_flower(stack, url, timeout_s: float = 120) -> dict | None:
+    """Send a plain JSON job with boto3 (its input is missing); Flower's record of it once it failed."""
+    key = f"incoming/{uuid.uuid4()}/missing.wav"
+    message_id = send_body(stack, {"bucket": stack.env["INPUT_BUCKET"], "key": key})
+
+    def shown():
+        task = _api(url, "/api/tasks").get(message_id)
+        return task if task and task["state"] == "FAILURE" else None
+    try:
+        task = eventually(shown, "Flower to show the plain JSON job as finished", timeout_s)
+    except AssertionError:
+        return None
+    assert derived_sample_id(stack.env["INPUT_BUCKET"], key) in task["args"]
+    return task
 
 
 def test_the_monitoring_topics_are_encrypted(monitored, finished_tasks):

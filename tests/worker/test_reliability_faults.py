@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import pickle
 import time
+import uuid
 
 import pytest
 
+from audio_tasks import aws
 from audio_tasks.local_stack import StackOptions
-from tests.support import celery_message, eventually, run_cli
+from audio_tasks.message import derived_sample_id
+from tests.support import celery_message, eventually, final_record, run_cli
 from tests.worker.reliability_support import TALLY, FaultyStack, report_tally
 
 pytestmark = pytest.mark.e2e
@@ -80,6 +83,29 @@ def test_exhausted_retries_fail_the_record_dead_letter_the_job_and_redrive_bring
     assert record["status"] == "COMPLETED" and faulty.runs(sample_id) == 4
     TALLY["completed"] += 1
     assert not [m for m in faulty.dead_letters() if m["sample_id"] == sample_id]
+
+
+def test_plain_json_jobs_retry_through_sqs_up_to_the_same_limit(faulty, worker, reference):
+    """A retry is a new Celery message: a plain job's attempts are bounded by TASK_MAX_ATTEMPTS all the same."""
+    bucket, sent = faulty.env["INPUT_BUCKET"], {}
+    for name in ("transient1-plain.wav", "transient3-plain.wav"):
+        folder = f"plain-{uuid.uuid4()}"  # the fault's run counter is kept per folder
+        key = f"incoming/{folder}/{name}"
+        aws.client("s3", faulty.stack.settings).upload_file(str(faulty.inputs / "reference.wav"), bucket, key)
+        message_id = faulty.sqs.send_message(QueueUrl=faulty.env["SQS_QUEUE_URL"],
+                                             MessageBody=json.dumps({"bucket": bucket, "key": key}))["MessageId"]
+        sent[name] = (derived_sample_id(bucket, key), folder, message_id)
+    TALLY["faults injected"] += 4
+    records = {sample_id: final_record(faulty.stack, sample_id) for sample_id, _, _ in sent.values()}
+    recovered, exhausted = (sent[name] for name in ("transient1-plain.wav", "transient3-plain.wav"))
+    assert (records[recovered[0]]["status"], records[recovered[0]]["attempts"]) == ("COMPLETED", 2)
+    assert faulty.artifacts(records[recovered[0]]) == reference
+    TALLY["completed"] += 1
+    assert (records[exhausted[0]]["status"], records[exhausted[0]]["attempts"]) == ("FAILED", 3)
+    assert faulty.runs(exhausted[1]) == 3
+    TALLY["failed as expected"] += 1
+    [dead] = [m for m in faulty.dead_letters() if m["sample_id"] == exhausted[0]]
+    assert (dead["shape"], dead["task_id"], dead["problem"]) == ("celery", exhausted[2], None)
 
 
 def test_a_poison_job_is_dead_lettered_after_max_receives_while_other_jobs_flow(faulty, worker, reference):
