@@ -2,10 +2,12 @@
 
 SQS cannot peek: reading the dead-letter queue receives its messages, hidden for
 ``_HOLD_S`` while they are read, then releases them (visibility 0) unless they were
-redriven. Each read adds one to a message's receive count. A message is named by its
-SQS message id, its sample id or its task id. ``redrive`` puts the sample's record back
-to QUEUED, sends the message body unchanged to the work queue, then deletes it from the
-DLQ; a message that is not a valid job (see ``audio_tasks.aws.sqs_messages``) is left there.
+redriven — also when reading one of them fails. Each read adds one to a message's receive
+count. A message is named by its SQS message id, its sample id or its task id; any body
+is described without raising (``audio_tasks.aws.sqs_messages``). ``redrive`` puts the
+sample's record back to QUEUED (a job whose record was never made makes it when it runs),
+sends the message body unchanged to the work queue, then deletes it from the DLQ; a
+message that is not a valid job is left there.
 """
 
 from __future__ import annotations
@@ -51,9 +53,18 @@ class _DeadLetters:
         self.sqs = aws.client("sqs", settings)
         self.url = dead_letter_queue_url(settings, self.sqs)
         self.records = SampleRecords(settings)
+        self.held: list[dict] = []  # raw SQS messages received and not yet released or redriven
         self.messages: list[tuple[dict, dict]] = []  # (raw SQS message, its description)
 
     def __enter__(self) -> "_DeadLetters":
+        try:
+            self._receive_all()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _receive_all(self) -> None:
         seen = set()
         while True:
             batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
@@ -61,13 +72,13 @@ class _DeadLetters:
                                              MessageAttributeNames=["All"]).get("Messages", [])
             fresh = [m for m in batch if m["MessageId"] not in seen]
             if not fresh:
-                return self
-            for message in fresh:
-                seen.add(message["MessageId"])
-                self.messages.append((message, self._info(message)))
+                break
+            seen.update(m["MessageId"] for m in fresh)
+            self.held.extend(fresh)
+        self.messages = [(message, self._info(message)) for message in self.held]
 
     def __exit__(self, *exc) -> None:
-        for message, _ in self.messages:  # the ones still held: make them visible again
+        for message in self.held:  # make them visible again
             self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"],
                                                VisibilityTimeout=0)
 
@@ -76,7 +87,8 @@ class _DeadLetters:
         sent = info["sent_at"]
         info["age_s"] = (round((datetime.now(timezone.utc) - datetime.fromisoformat(sent)).total_seconds())
                          if sent else None)
-        info["error"] = {"code": ErrorCode.INVALID_MESSAGE, "message": info["problem"]} if info["problem"] else None
+        info["error"] = ({"code": info["code"] or ErrorCode.UNKNOWN_MESSAGE, "message": info["problem"]}
+                         if info["problem"] else None)
         if info["sample_id"]:
             try:
                 record = self.records.get(info["sample_id"])
@@ -91,12 +103,16 @@ class _DeadLetters:
     def redrive(self, message: dict, info: dict) -> None:
         """Record back to QUEUED, body to the work queue, message out of the DLQ."""
         if info["sample_id"]:
-            self.records.requeue(info["sample_id"])
+            try:
+                self.records.requeue(info["sample_id"])
+            except RecordNotFound:  # never started: the job creates its record when it runs
+                pass
         kwargs = {"MessageAttributes": message["MessageAttributes"]} if message.get("MessageAttributes") else {}
         self.sqs.send_message(QueueUrl=work_queue_url(self.settings, self.sqs), MessageBody=message["Body"],
                               **kwargs)
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         self.messages.remove((message, info))
+        self.held.remove(message)
 
 
 def _list(args) -> int:

@@ -125,3 +125,16 @@ def test_a_hostile_job_runs_as_the_job_it_names(stack, worker, changes):
     eventually(lambda: [line for line in log_lines(stack.log_path("worker"), sample_id) if "succeeded" in line["message"]],
                "Celery's line that the task ended (its message acked)")
     assert worker.poll() is None and worker.pid == pid
+
+
+def test_a_dlq_reader_that_fails_still_releases_every_message_it_held(stack, dead_lettered, monkeypatch):
+    from producer import dlq
+
+    monkeypatch.setattr(dlq, "describe", lambda message: 1 / 0)  # a reading that fails, whatever the cause
+    with pytest.raises(ZeroDivisionError):
+        with dlq._DeadLetters(stack.settings):
+            pass
+    sqs = aws.client("sqs", stack.settings)
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.env["SQS_DLQ_URL"], AttributeNames=["All"])["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) >= len(dead_lettered[0])
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
