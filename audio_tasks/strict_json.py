@@ -77,8 +77,13 @@ def _check(value: Any, max_depth: int) -> None:
                 _check_string(child)
 
 
+def encodable(text: str) -> bool:
+    """Whether UTF-8 can encode ``text`` (a JSON ``"\\ud800"`` escape, read by another parser, makes one it cannot)."""
+    return not _SURROGATE.search(text)
+
+
 def _check_string(value: Any) -> None:
-    if isinstance(value, str) and _SURROGATE.search(value):
+    if isinstance(value, str) and not encodable(value):
         raise RefusedJson("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
 
 

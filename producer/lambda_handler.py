@@ -6,12 +6,22 @@
 - an API Gateway proxy event whose JSON body is that object (the reply is a proxy response);
 - an S3 ``ObjectCreated`` notification (one sample per record).
 
-A request is refused before any AWS call when the bucket is not ``INPUT_BUCKET``, the key
-is outside ``INPUT_PREFIX`` (or escapes it with ``..``), the extension is not audio, or the
-size is 0 or above ``MAX_INPUT_BYTES``: 400/413/415 with ``{"error": {code, message}}``.
-Accepted requests go through ``producer.enqueue.enqueue_sample`` (record QUEUED, then
-``process_sample``): 202 with the sample id, 409 if a given ``sample_id`` exists, or 503
-if the job could not be sent — the record is then FAILED with the reason, never left QUEUED.
+A request is refused before any AWS call when a field is missing or of the wrong type,
+the bucket is not ``INPUT_BUCKET``, the key is outside ``INPUT_PREFIX`` (or escapes it
+with ``..``), the extension is not audio, or the size is 0 or above ``MAX_INPUT_BYTES``:
+400/413/415 with ``{"error": {code, message}}``. Accepted requests go through
+``producer.enqueue`` (record QUEUED, then ``process_sample``): 202 with the sample id, 409
+if a given ``sample_id`` exists, or 503 if the job could not be sent — the record is then
+FAILED with the reason, never left QUEUED.
+
+S3 delivers events at least once, so an S3 record's sample id is
+``derived_sample_id(bucket, key, version id or sequencer)``: a duplicate names the same
+sample. It is answered 200 with that sample's status, or — while the sample is QUEUED,
+or FAILED because its job could not be sent — its job is sent again (202): the first
+invocation may have died between the record and the message, and a second message for a
+sample is harmless (the worker's records are idempotent). An S3 event whose job could
+not be sent raises after every record was tried, so Lambda retries the event and then
+hands it to the function's failure destination instead of counting it a success.
 """
 
 from __future__ import annotations
@@ -20,21 +30,20 @@ import base64
 import binascii
 import json
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
-from urllib.parse import unquote_plus
 
-from audio_tasks import logs
+from audio_tasks import logs, strict_json
 from audio_tasks.aws.records import RecordExists, SampleRecords
+from audio_tasks.inbound import s3_object
+from audio_tasks.message import SAMPLE_ID, derived_sample_id
 from audio_tasks.settings import Settings
 from audio_tasks.vocabulary import ErrorCode, Status
-from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id
+from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id, send_job
 
 AUDIO_EXTENSIONS = frozenset({".aac", ".aif", ".aiff", ".flac", ".m4a", ".mp3", ".mp4", ".oga", ".ogg",
                               ".opus", ".wav", ".webm", ".wma"})
-_SAMPLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 log = logging.getLogger("producer.lambda_handler")
 
@@ -50,12 +59,17 @@ class Rejected(Exception):
         return {"statusCode": self.status, "error": {"code": self.code, "message": self.message}}
 
 
+class NotQueued(Exception):
+    """An S3 event with a record whose job could not be sent: raised so that Lambda retries the event."""
+
+
 @dataclass(frozen=True)
 class Request:
     bucket: str
     key: str
     size: int | None = None
     sample_id: str | None = None
+    from_s3: bool = False  # an S3 record: its sample id is derived, so a duplicate is no conflict
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +87,9 @@ def handler(event: dict, context=None) -> dict:
         if not event["Records"]:
             return Rejected(400, ErrorCode.INVALID_REQUEST, "the S3 notification has no records").response()
         results = [_create(_from_s3_record(r), settings, records) for r in event["Records"]]
+        unsent = [r["sample_id"] for r in results if r["statusCode"] == 503]
+        if unsent:
+            raise NotQueued(f"{len(unsent)} of {len(results)} jobs could not be sent: samples {', '.join(unsent)}")
         return {"statusCode": max(r["statusCode"] for r in results), "results": results}
     if isinstance(event, dict) and ("httpMethod" in event or "requestContext" in event):
         result = _create(_from_api_gateway(event), settings, records)
@@ -93,74 +110,109 @@ def _create(request: Request | Rejected, settings: Settings, records: SampleReco
     sample_id = request.sample_id or new_sample_id()
     with logs.job_context(sample_id, None):
         try:
-            enqueue_sample(records, request.bucket, request.key, sample_id)
-        except RecordExists:
-            return Rejected(409, ErrorCode.SAMPLE_EXISTS, f"sample {sample_id} already exists").response()
+            return _enqueue(request, sample_id, records)
         except EnqueueFailed as exc:
             error = {"code": ErrorCode.ENQUEUE_FAILED, "message": str(exc)}
             log.error("not queued: %s", exc, extra={"error": error, "status": Status.FAILED})
             return {"statusCode": 503, "sample_id": sample_id, "status": Status.FAILED, "error": error}
-        log.info("queued s3://%s/%s", request.bucket, request.key, extra={"status": Status.QUEUED})
+
+
+def _enqueue(request: Request, sample_id: str, records: SampleRecords) -> dict:
+    try:
+        enqueue_sample(records, request.bucket, request.key, sample_id)
+    except RecordExists as exists:
+        if not request.from_s3:
+            return Rejected(409, ErrorCode.SAMPLE_EXISTS, f"sample {sample_id} already exists").response()
+        return _duplicate(request, exists.record or {"status": Status.QUEUED}, records)
+    log.info("queued s3://%s/%s", request.bucket, request.key, extra={"status": Status.QUEUED})
+    return {"statusCode": 202, "sample_id": sample_id, "status": Status.QUEUED}
+
+
+def _duplicate(request: Request, record: dict, records: SampleRecords) -> dict:
+    """The answer to an S3 record whose sample exists: its status, its job sent again if it may be lost."""
+    sample_id = request.sample_id
+    unsent = record["status"] == Status.FAILED and (record.get("error") or {}).get("code") == ErrorCode.ENQUEUE_FAILED
+    if record["status"] != Status.QUEUED and not unsent:
+        log.info("duplicate S3 event: the sample is %s", record["status"], extra={"status": record["status"]})
+        return {"statusCode": 200, "sample_id": sample_id, "status": record["status"]}
+    if unsent:
+        records.requeue(sample_id)
+    send_job(records, sample_id, request.bucket, request.key)
+    log.info("duplicate S3 event for a sample not yet started: its job is sent again", extra={"status": Status.QUEUED})
     return {"statusCode": 202, "sample_id": sample_id, "status": Status.QUEUED}
 
 
 # -- event shapes ----------------------------------------------------------------------
 def _from_direct(event) -> Request | Rejected:
     if not isinstance(event, dict):
-        return Rejected(400, ErrorCode.INVALID_REQUEST, f"the event must be a JSON object, got {type(event).__name__}")
+        return _invalid(f"the event must be a JSON object, got {type(event).__name__}")
     unknown = set(event) - {"bucket", "key", "size", "sample_id"}
     if unknown:
-        return Rejected(400, ErrorCode.INVALID_REQUEST, f"unknown field(s): {', '.join(sorted(unknown))}")
+        return _invalid(f"unknown field(s): {logs.cut(', '.join(sorted(map(str, unknown))), 200)}")
     for name in ("bucket", "key"):
-        if not isinstance(event.get(name), str) or not event[name].strip():
-            return Rejected(400, ErrorCode.INVALID_REQUEST, f"{name} must be a non-empty string")
-    size, sample_id = event.get("size"), event.get("sample_id")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
-        return Rejected(400, ErrorCode.INVALID_REQUEST, f"size must be a whole number of bytes, got {size!r}")
-    if sample_id is not None and (not isinstance(sample_id, str) or not _SAMPLE_ID.fullmatch(sample_id)):
-        return Rejected(400, ErrorCode.INVALID_REQUEST, "sample_id must be 1-128 letters, digits or . _ : -")
-    return Request(event["bucket"], event["key"], size, sample_id)
+        if not _is_text(event.get(name)):
+            return _invalid(f"{name} must be a non-empty string")
+    sample_id = event.get("sample_id")
+    if sample_id is not None and (not isinstance(sample_id, str) or not SAMPLE_ID.fullmatch(sample_id)):
+        return _invalid("sample_id must be 1-128 letters, digits or . _ : -")
+    return _sized(Request(event["bucket"], event["key"], event.get("size"), sample_id))
 
 
 def _from_api_gateway(event: dict) -> Request | Rejected:
-    body = event.get("body") or ""
+    body, encoded = event.get("body") or "", event.get("isBase64Encoded", False)
+    if not isinstance(body, str) or not isinstance(encoded, bool):
+        return _invalid("the request body must be text and isBase64Encoded a boolean")
     try:
-        if event.get("isBase64Encoded"):
+        if encoded:
             body = base64.b64decode(body, validate=True).decode("utf-8")
-        payload = json.loads(body)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return Rejected(400, ErrorCode.INVALID_REQUEST, "the request body must be a JSON object")
+        payload = strict_json.loads(body)
+    except (ValueError, binascii.Error) as exc:  # RefusedJson and UnicodeDecodeError are ValueErrors
+        return _invalid(f"the request body must be a JSON object ({logs.cut(str(exc), 200)})")
     return _from_direct(payload)
 
 
 def _from_s3_record(record) -> Request | Rejected:
     try:
-        if record["eventSource"] != "aws:s3" or not record["eventName"].startswith("ObjectCreated:"):
-            return Rejected(400, ErrorCode.INVALID_REQUEST,
-                            f"not an S3 ObjectCreated record: {record.get('eventName')!r}")
-        s3 = record["s3"]
-        # Keys in S3 notifications are URL-encoded, with spaces as '+'.
-        return Request(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3["object"].get("size"))
-    except (KeyError, TypeError, AttributeError):
-        return Rejected(400, ErrorCode.INVALID_REQUEST, "malformed S3 notification record")
+        obj = s3_object(record)  # keys in S3 notifications are URL-encoded, with spaces as '+'
+    except ValueError as exc:
+        return _invalid(f"malformed S3 notification record: {exc}")
+    if not _is_text(obj.bucket) or not _is_text(obj.key):
+        return _invalid("malformed S3 notification record: the bucket and key must be non-empty text")
+    return _sized(Request(obj.bucket, obj.key, obj.size, derived_sample_id(obj.bucket, obj.key, obj.version),
+                          from_s3=True))
+
+
+def _sized(request: Request) -> Request | Rejected:
+    size = request.size
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        return _invalid(f"size must be a whole number of bytes, got {logs.cut(repr(size), 80)}")
+    return request
+
+
+def _is_text(value) -> bool:
+    """A non-empty string that UTF-8 can encode (the Lambda runtime's JSON parser lets lone surrogates through)."""
+    return isinstance(value, str) and bool(value.strip()) and strict_json.encodable(value)
+
+
+def _invalid(message: str) -> Rejected:
+    return Rejected(400, ErrorCode.INVALID_REQUEST, message)
 
 
 # -- validation ------------------------------------------------------------------------
 def _validate(request: Request, settings: Settings) -> None:
+    bucket, key = logs.cut(repr(request.bucket), 200), logs.cut(repr(request.key), 200)
     if request.bucket != settings.input_bucket:
-        raise Rejected(400, ErrorCode.WRONG_BUCKET,
-                       f"bucket {request.bucket!r} is not the input bucket {settings.input_bucket!r}")
-    key = request.key
-    if (not key.startswith(settings.input_prefix) or ".." in key.split("/")
-            or len(key.encode()) > 1024 or key.endswith("/")):
-        raise Rejected(400, ErrorCode.KEY_OUTSIDE_INPUT_PREFIX,
-                       f"key {key!r} is not an object under {settings.input_prefix!r}")
-    extension = PurePosixPath(key).suffix.lower()
+        raise Rejected(400, ErrorCode.WRONG_BUCKET, f"bucket {bucket} is not the input bucket {settings.input_bucket!r}")
+    if (not request.key.startswith(settings.input_prefix) or ".." in request.key.split("/")
+            or len(request.key.encode()) > 1024 or request.key.endswith("/")):
+        raise Rejected(400, ErrorCode.KEY_OUTSIDE_INPUT_PREFIX, f"key {key} is not an object under "
+                                                                f"{settings.input_prefix!r}")
+    extension = PurePosixPath(request.key).suffix.lower()
     if extension not in AUDIO_EXTENSIONS:
         raise Rejected(415, ErrorCode.UNSUPPORTED_EXTENSION, f"{extension or 'no extension'} is not an audio "
                                                              f"file extension ({', '.join(sorted(AUDIO_EXTENSIONS))})")
     if request.size is not None and request.size <= 0:
-        raise Rejected(400, ErrorCode.EMPTY_INPUT, f"{key!r} is empty ({request.size} bytes)")
+        raise Rejected(400, ErrorCode.EMPTY_INPUT, f"{key} is empty ({logs.cut(str(request.size), 40)} bytes)")
     if request.size is not None and request.size > settings.limits.max_bytes:
         raise Rejected(413, ErrorCode.INPUT_TOO_LARGE,
-                       f"{key!r} is {request.size} bytes; the limit is {settings.limits.max_bytes}")
+                       f"{key} is {logs.cut(str(request.size), 40)} bytes; the limit is {settings.limits.max_bytes}")

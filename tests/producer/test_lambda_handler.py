@@ -40,7 +40,10 @@ from producer.lambda_handler import handler
 results = []
 for event in json.load(sys.stdin):
     calls.clear()
-    results.append({"response": handler(event, None), "calls": list(calls)})
+    try:
+        results.append({"response": handler(event, None), "calls": list(calls)})
+    except Exception as exc:  # the invocation fails: Lambda would retry it
+        results.append({"raised": f"{type(exc).__name__}: {exc}", "calls": list(calls)})
 print(json.dumps(results))
 """
 
@@ -66,10 +69,11 @@ def uploaded(stack, tmp_path_factory):
     return key, path.stat().st_size
 
 
-def _s3_event(bucket: str, key: str, size: int) -> dict:
+def _s3_event(bucket: str, key: str, size: int, **object_fields) -> dict:
     encoded = key.replace(" ", "+")  # as S3 sends it
     return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                         "s3": {"bucket": {"name": bucket}, "object": {"key": encoded, "size": size}}}]}
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": encoded, "size": size,
+                                                                       **object_fields}}}]}
 
 
 def _api_event(body: dict, base64_encoded: bool = False) -> dict:
@@ -136,11 +140,40 @@ def test_a_failed_send_leaves_a_failed_record_not_a_queued_one(stack, enqueue_fa
     assert "QueueDoesNotExist" in record["error"]["message"] or "NonExistentQueue" in record["error"]["message"]
 
 
-def test_the_lambda_role_allows_exactly_the_calls_the_handler_makes(accepted, enqueue_failure):
+@pytest.fixture(scope="module")
+def duplicated(stack, worker, uploaded):
+    """One S3 event delivered three times: its job cannot be sent, then it can, then the sample is done."""
+    key, size = uploaded
+    event = _s3_event(stack.env["INPUT_BUCKET"], key, size, sequencer=uuid.uuid4().hex.upper())
+    missing_queue = stack.env["SQS_QUEUE_URL"].rsplit("/", 1)[0] + f"/no-such-queue-{uuid.uuid4().hex[:8]}"
+    [unsent] = invoke({**stack.env, "SQS_QUEUE_URL": missing_queue}, [event])
+    [resent] = invoke(stack.env, [event])
+    sample_id = _body(resent["response"])["sample_id"]
+    finals, timed_out = wait_for_final(SampleRecords(stack.settings), [sample_id], timeout_s=90)
+    assert not timed_out
+    [answered] = invoke(stack.env, [event])
+    return {"unsent": unsent, "resent": resent, "answered": answered, "final": finals[sample_id]}
+
+
+def test_an_s3_event_whose_job_cannot_be_sent_fails_the_invocation(stack, duplicated):
+    assert duplicated["unsent"]["raised"].startswith("NotQueued: 1 of 1 jobs could not be sent")
+
+
+def test_a_duplicated_s3_event_is_one_sample_sent_again_only_while_it_may_be_lost(stack, duplicated):
+    resent, answered = _body(duplicated["resent"]["response"]), _body(duplicated["answered"]["response"])
+    assert (resent["statusCode"], resent["status"]) == (202, "QUEUED")  # it was FAILED: enqueue_failed
+    assert "sqs:SendMessage" in duplicated["resent"]["calls"]
+    assert answered == {"statusCode": 200, "sample_id": resent["sample_id"], "status": "COMPLETED"}
+    assert duplicated["answered"]["calls"] == ["dynamodb:PutItem"]  # the refused write returned the record
+    assert (duplicated["final"]["status"], duplicated["final"]["attempts"]) == ("COMPLETED", 1)
+
+
+def test_the_lambda_role_allows_exactly_the_calls_the_handler_makes(accepted, enqueue_failure, duplicated):
     # Measured, not guessed: kombu declares the (predefined) queue once per process before
     # the first send, which reads its size (GetQueueAttributes); it never calls GetQueueUrl.
     assert accepted[0]["calls"] == ["dynamodb:PutItem", "sqs:GetQueueAttributes", "sqs:SendMessage"]
-    made = {call for result in [*accepted, enqueue_failure] for call in result["calls"]}
+    made = {call for result in [*accepted, enqueue_failure, *duplicated.values()] if "calls" in result
+            for call in result["calls"]}
     role = cfn.load().properties("CreateSampleRecordRole")
     allowed = {action for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]
                for action in statement["Action"] if not action.startswith("logs:")}
