@@ -55,6 +55,7 @@ class LocalStack:
         # UI's worker controls (Flower's /api) work, and other web pages cannot drive them.
         self.flower_login = f"local:{secrets.token_urlsafe(12)}"
         self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._log_starts: dict[str, int] = {}  # where each log's latest process began writing
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> "LocalStack":
@@ -181,6 +182,7 @@ class LocalStack:
 
     def _spawn(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
         log = open(self.log_path(name), "ab")
+        self._log_starts[name] = log.seek(0, os.SEEK_END)  # logs are appended across runs
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -191,8 +193,10 @@ class LocalStack:
         deadline = time.monotonic() + timeout_s
         path = self.log_path(name)
         while time.monotonic() < deadline:
-            if needle in path.read_text(errors="replace"):
-                return
+            with open(path, "rb") as log:  # only this process's lines: an earlier run's say nothing of it
+                log.seek(self._log_starts.get(name, 0))
+                if needle.encode() in log.read():
+                    return
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting; see {path}:\n"
                                    + path.read_text(errors="replace")[-2000:])
