@@ -122,8 +122,12 @@ def test_a_hostile_job_runs_as_the_job_it_names(stack, worker, changes):
     pid = worker.pid
     send_body(stack, base64.b64encode(json.dumps(message).encode()).decode())
     assert final_record(stack, sample_id)["error"]["code"] == "missing_input"
-    eventually(lambda: [line for line in log_lines(stack.log_path("worker"), sample_id) if "succeeded" in line["message"]],
-               "Celery's line that the task ended (its message acked)")
+    eventually(lambda: [line for line in log_lines(stack.log_path("worker"), sample_id)
+                        if "raised expected" in line["message"]], "Celery's line that the task ended")
+    # The ack follows that line; a worker whose ack failed would not run the next job.
+    follow_up = f"hostile-follow-up-{uuid.uuid4()}"
+    send_body(stack, celery_message(TASK, [follow_up, stack.env["INPUT_BUCKET"], "incoming/none.wav"]))
+    assert final_record(stack, follow_up)["error"]["code"] == "missing_input"
     assert worker.poll() is None and worker.pid == pid
 
 
