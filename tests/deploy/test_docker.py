@@ -62,7 +62,7 @@ def test_shellcheck_is_clean(script):
 def test_the_slim_python_311_base_by_default_any_base_by_argument():
     instructions = _instructions()
     assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.11-slim-bookworm")
-    assert [arg.split()[0] for op, arg in instructions if op == "FROM"] == ["${BASE_IMAGE}"] * 2
+    assert {arg.split()[0] for op, arg in instructions if op == "FROM"} == {"${BASE_IMAGE}"}
     # Debian's python3 is /usr/bin's, the official image's /usr/local/bin's: neither is named.
     assert "/usr/bin/python" not in DOCKERFILE.read_text() and "/usr/local/bin/python" not in DOCKERFILE.read_text()
 
@@ -86,14 +86,28 @@ def test_every_mount_point_of_the_task_definitions_is_a_volume_of_the_image():
     assert mounts and mounts <= volumes
 
 
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """The Dockerfile's instructions per build stage, by name ("" for the image itself)."""
+    stages, name = {}, None
+    for op, arg in _instructions():
+        if op == "FROM":
+            name = arg.split(" AS ")[1] if " AS " in arg else ""
+            stages[name] = []
+        elif name is not None:
+            stages[name].append((op, arg))
+    return stages
+
+
 def test_dependencies_come_from_the_lock_before_any_source():
-    instructions = _instructions()
-    final = instructions[max(i for i, (op, _) in enumerate(instructions) if op == "FROM"):]
-    installs = [arg for op, arg in final if op == "RUN" and "pip" in arg]
-    assert "--require-hashes" in installs[0] and "-r /opt/audio-tasks/requirements.lock" in installs[0]
-    assert "--no-index" in installs[1]  # the project's wheel: nothing more may be downloaded
-    copies = [arg for op, arg in final if op == "COPY"]
+    stages = _stages()
+    [install] = [arg for op, arg in stages["deps"] if op == "RUN" and "pip" in arg]
+    assert "--require-hashes" in install and "-r /opt/audio-tasks/requirements.lock" in install
+    image = stages[""]
+    copies = [arg for op, arg in image if op == "COPY"]
+    assert copies[0] == "--from=deps /opt/audio-tasks/ /opt/audio-tasks/"
     assert not any(source in arg for arg in copies for source in ("audio_tasks", "producer", "pyproject.toml"))
+    [wheel] = [arg for op, arg in image if op == "RUN" and "pip" in arg]
+    assert "--no-index" in wheel  # the project's wheel: nothing more may be downloaded
 
 
 def test_every_copied_path_exists_and_no_secret_is_baked_in():
