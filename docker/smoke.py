@@ -41,6 +41,8 @@ SIZE_GOAL_MB = 500
 FLOWER_AUTH = ("smoke", "not-a-secret")
 # Celery prints this from its signal handler, outside logging; the worker's own JSON line follows.
 CELERY_SHUTDOWN_LINE = re.compile(r"worker: (Warm|Cold) shutdown \(MainProcess\)")
+# Every boto3 client is built by aws.client(service, settings); docker/Dockerfile keeps only their models.
+AWS_CLIENT_CALL = re.compile(r'\bclient\("([a-z0-9-]+)"')
 
 
 class CheckFailed(Exception):
@@ -178,6 +180,7 @@ class Smoke:
             ("non-root user; of the filesystem only the task definition's mount points are writable",
              self.user_and_filesystem),
             ("the installed package is imported, the working directory is empty", self.installed_package),
+            ("botocore has the model of every AWS service the code calls", self.botocore_models),
             ("service: a job submitted from the host is COMPLETED with all artifacts", self.service_job),
             ("the task definition's health check passes in the running worker", self.health_check),
             ("SIGTERM mid-job: warm shutdown, exit 0 within the StopTimeout", self.sigterm_mid_job),
@@ -213,6 +216,19 @@ class Smoke:
             raise CheckFailed(f"audio_tasks from {lines[0]}, working directory holds {lines[1]}: build "
                               "leftovers there would shadow the installed package")
         return lines[0]
+
+    def botocore_models(self) -> str:
+        called = {service for folder in ("audio_tasks", "producer") for path in (ROOT / folder).rglob("*.py")
+                  for service in AWS_CLIENT_CALL.findall(path.read_text())}
+        code = "import botocore.session; print(*botocore.session.get_session().get_available_services())"
+        run = self.c.run("botocore", {}, "-c", code, entrypoint="python")
+        if run.returncode != 0:
+            raise CheckFailed(f"python exited {run.returncode}: {run.stderr.strip()[-500:]}")
+        missing = called - set(run.stdout.split())
+        if missing:
+            raise CheckFailed(f"no botocore model for {sorted(missing)}, which the code calls: keep it in "
+                              "docker/Dockerfile's deps stage")
+        return " ".join(sorted(called))
 
     # -- service mode --------------------------------------------------------------------
     def service_job(self) -> str:
