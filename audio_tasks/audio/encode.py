@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audio_tasks.audio.errors import InvalidAudio
-from audio_tasks.audio.ffmpeg import ffmpeg_exe, input_args
+from audio_tasks.audio.ffmpeg import dies_with_this_process, ffmpeg_exe, input_args
 
 _BITEXACT = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
 
@@ -54,7 +54,7 @@ class Encoder:
     def __init__(self, command: list[str], what: str):
         self._what = what
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE)
+                                      stderr=subprocess.PIPE, **dies_with_this_process())
 
     def wait(self, timeout_s: float) -> None:
         try:

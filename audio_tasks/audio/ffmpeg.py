@@ -4,17 +4,23 @@ ffmpeg detects formats by content (its probe scores the bytes), so a FLAC named
 ``.wav`` decodes as FLAC. The binary comes from the ``imageio-ffmpeg`` wheel (or
 ``IMAGEIO_FFMPEG_EXE``). Every run has a deadline so a crafted file cannot hang a worker,
 and decoded audio arrives as bounded float32 blocks so memory does not grow with duration.
+Every ffmpeg is started with ``dies_with_this_process()``: on Linux the kernel kills it
+when the process that started it dies, even by SIGKILL, so none runs on unowned.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
+import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +37,24 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def dies_with_this_process() -> dict:
+    """``subprocess`` keyword arguments for a child the kernel SIGKILLs when the calling thread's
+    process dies (Linux ``PR_SET_PDEATHSIG``; elsewhere none). Children are started from the thread
+    that runs the job, which lives as long as its process."""
+    return {"preexec_fn": partial(_die_with, os.getpid())} if _prctl is not None else {}
+
+
+def _die_with(parent_pid: int) -> None:
+    """Runs in the child between fork and exec: one system call, no lock taken."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def input_args(path: Path) -> list[str]:
@@ -67,7 +91,7 @@ def probe(path: Path, *, timeout_s: float = 30.0) -> MediaInfo:
     try:
         run = subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", *input_args(path)],
-            capture_output=True, timeout=timeout_s, check=False,
+            capture_output=True, timeout=timeout_s, check=False, **dies_with_this_process(),
         )
     except subprocess.TimeoutExpired:
         raise InvalidAudio(f"probing the file took longer than {timeout_s:.0f} s") from None
@@ -151,7 +175,7 @@ class PcmStream:
         self._proc = subprocess.Popen(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *input_args(self._path),
              "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "-"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **dies_with_this_process(),
         )
         _widen_pipe(self._proc.stdout)
         self._stderr: list[bytes] = []

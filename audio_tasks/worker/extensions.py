@@ -41,6 +41,7 @@ SIGNAL_HANDLERS = (
     (signals.setup_logging, "audio_tasks.worker.startup:configure_logging"),  # one JSON object per line
     (signals.worker_init, "audio_tasks.worker.startup:start"),  # the process's context; fail fast on bad queues
     (signals.worker_process_init, "audio_tasks.worker.context:open_context"),  # fresh clients per pool process
+    (signals.worker_process_init, "audio_tasks.worker.hygiene:start_pool_process"),  # dead processes' files go
 )
 
 
