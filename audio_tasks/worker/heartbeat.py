@@ -18,7 +18,6 @@ import time
 from celery import bootsteps
 from celery.worker.state import active_requests
 
-from audio_tasks.aws.queues import set_visibility
 from audio_tasks.worker.context import current
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,5 @@ class Heartbeat(bootsteps.StartStopStep):
     def beat(self) -> None:
         now = time.time()
         for request in active_requests.copy():  # a C-level copy: safe against the consumer thread
-            message = getattr(request, "message", None)
-            if message is None or now - (request.time_start or now) > self.max_job_s:
-                continue
-            set_visibility(self.context.sqs, message, self.timeout)
+            if now - (request.time_start or now) <= self.max_job_s:
+                request.extend_visibility(self.context.sqs, self.timeout)  # not once released

@@ -12,6 +12,10 @@ Celery builds one per message before anything runs (``Task.Request``). This one:
 - records FAILED (``time_limit``) a job whose pool process the hard time limit killed;
 - when the pool process running a job dies on the delivery that reaches ``maxReceiveCount``,
   records the sample FAILED (``worker_lost``) before SQS moves the message to the DLQ;
+- owns its message's visibility: the heartbeat extends it (``extend_visibility``) until the
+  graceful shutdown marks it released (``mark_released``), and never after — a release and
+  an extension racing on two threads would otherwise hide a released job for a whole
+  visibility timeout;
 - leaves alone a job the graceful shutdown released (``released``): that message is visible
   again already and must be neither acked nor requeued.
 """
@@ -19,13 +23,14 @@ Celery builds one per message before anything runs (``Task.Request``). This one:
 from __future__ import annotations
 
 import logging
+import threading
 
 from billiard.exceptions import Terminated, WorkerLostError
 from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 from celery.worker.state import task_ready
 
-from audio_tasks.aws.queues import receive_count, release
+from audio_tasks.aws.queues import receive_count, release, set_visibility
 from audio_tasks.errors import JobFailed
 from audio_tasks.logs import job_context, remember_job
 from audio_tasks.message import InvalidArguments, JobArguments
@@ -44,10 +49,22 @@ class JobRequest(Request):
         except InvalidArguments as exc:
             raise InvalidTaskError(str(exc)) from None
         self.sample_id = self.job.sample_id
-        self.released = False  # set by audio_tasks.worker.shutdown once it has released the message
+        self.released = False
+        self._visibility = threading.Lock()
         self.kill_signal = None  # the signal a terminate sent this job's pool process
         self.pool_process_gone = False  # that process has exited: the job can write nothing more
         remember_job(self.id, self.sample_id)
+
+    def extend_visibility(self, sqs, seconds: int) -> bool:
+        """Keep the message hidden ``seconds`` longer, unless it has been released."""
+        with self._visibility:
+            return not self.released and set_visibility(sqs, self.message, seconds)
+
+    def mark_released(self) -> None:
+        """The message is about to be made visible: from now on nothing extends it (waits for an
+        extension under way to finish), and ``on_failure`` neither acks nor requeues it."""
+        with self._visibility:
+            self.released = True
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
         if self.released:  # killed by the shutdown, which made the message visible itself

@@ -72,6 +72,11 @@ class FaultyStack:
         assert run.returncode == 0, run.stderr
         return json_lines(run.stdout)
 
+    def visible(self) -> int:
+        """Messages on the work queue that a receive would return now (none in flight or delayed)."""
+        return int(self.sqs.get_queue_attributes(QueueUrl=self.env["SQS_QUEUE_URL"], AttributeNames=[
+            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+
     def worker_log(self, name: str) -> list[dict]:
         return [json.loads(line) for line in self.stack.log_path(name).read_text().splitlines()
                 if line.startswith("{")]

@@ -1,6 +1,10 @@
 """Graceful shutdown (SIGTERM, as ECS stops a task) of a real worker, with a second worker
 standing by. The stack's visibility timeout is long (60 s) so that only a release by the
 stopping worker, not an expiry, can hand its jobs over quickly.
+
+The stopping worker long-polls for 20 s, as in production, and holds fewer jobs than its
+prefetch limit, so its next poll is open on the queue when SIGTERM comes: moto, like SQS,
+hands that poll whatever becomes visible, even once nobody will read the answer.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import time
 import pytest
 
 from audio_tasks.local_stack import StackOptions
+from tests.support import eventually
 from tests.worker.reliability_support import TALLY, FaultyStack, report_tally
 
 pytestmark = pytest.mark.e2e
@@ -27,19 +32,8 @@ def faulty(tmp_path_factory, pytestconfig):
         yield stack
 
 
-@pytest.fixture
-def workers(faulty):
-    """The workers a test starts, stopped (SIGTERM) when it ends, so the next test's jobs go
-    to its own workers."""
-    started = []
-    yield started
-    for worker in started:
-        worker.send_signal(15)
-        worker.wait(timeout=60)
-
-
 def _start_stopping_worker(faulty, workers, name, jobs, **env):
-    """A worker holding ``jobs`` (the first running, the rest prefetched), plus a standby worker."""
+    """A worker holding ``jobs`` (the first running, the rest prefetched)."""
     worker = faulty.stack.start_worker(name=name, app="tests.worker.fault_injection", concurrency=1,
                                        extra_env={**faulty.worker_env, **STOPPING, **env})
     workers.append(worker)
@@ -48,8 +42,11 @@ def _start_stopping_worker(faulty, workers, name, jobs, **env):
     while time.monotonic() < deadline and not (faulty.runs(ids[0]) and _received(faulty, name) == len(ids)):
         time.sleep(0.1)
     assert faulty.runs(ids[0]) == 1 and _received(faulty, name) == len(ids)
-    workers.append(faulty.start_worker(f"{name}-standby", **STANDBY))
     return worker, ids
+
+
+def _start_standby(faulty, workers, name) -> None:
+    workers.append(faulty.start_worker(f"{name}-standby", **STANDBY))
 
 
 def _received(faulty, name) -> int:
@@ -66,6 +63,7 @@ def _logged_at(faulty, worker_name: str, sample_id: str, message: str) -> str:
 def test_sigterm_lets_the_running_job_finish_and_hands_prefetched_jobs_over_at_once(faulty, workers):
     worker, (running, *prefetched) = _start_stopping_worker(faulty, workers, "stopping", ["sleep12-running.wav",
                                                                                    "ok-1.wav", "ok-2.wav"])
+    _start_standby(faulty, workers, "stopping")
     worker.send_signal(15)
     TALLY["faults injected"] += 1
     records = faulty.wait_final([running, *prefetched], 120)
@@ -81,15 +79,41 @@ def test_sigterm_lets_the_running_job_finish_and_hands_prefetched_jobs_over_at_o
     assert all(_logged_at(faulty, "stopping-standby", s, "processing") < finished for s in prefetched)
 
 
-def test_a_job_that_outlasts_the_shutdown_budget_is_released_and_finished_elsewhere(faulty, workers):
-    worker, [job] = _start_stopping_worker(faulty, workers, "overdue", ["sleep16-overdue.wav"],
+def test_a_job_that_outlasts_the_budget_is_released_after_the_last_poll_and_receivable_at_once(faulty, workers):
+    worker, [job] = _start_stopping_worker(faulty, workers, "overdue", ["hold60-overdue.wav"],
                                            SHUTDOWN_BUDGET_SECONDS="2")
     worker.send_signal(15)
     TALLY["faults injected"] += 1
-    assert worker.wait(timeout=12) == 0  # before the job's own 16 s
-    record = faulty.wait_final([job], 90)[job]
-    assert record["status"] == "COMPLETED" and record["attempts"] == 2, record
-    TALLY["completed"] += 1
-    assert faulty.runs(job) == 2
-    released = [line for line in faulty.worker_log("overdue") if line.get("event") == "released"]
-    assert [line["sample_id"] for line in released] == [job]
+    # Released once the open poll has closed (it would have taken the job), not at 2 s ...
+    eventually(lambda: _released(faulty, "overdue"), "the overdue job to be released", timeout_s=40)
+    # ... and then receivable at once: nothing else polls yet, and its visibility timeout is 60 s.
+    eventually(faulty.visible, "the released job to be visible", timeout_s=10)
+    assert worker.wait(timeout=30) == 0
+    [later] = faulty.submit("ok-after-exit.wav")  # no poll of the stopped worker is left open to take it
+    eventually(lambda: faulty.visible() == 2, "a job sent after the exit to be visible too", timeout_s=10)
+    _start_standby(faulty, workers, "overdue")
+    records = faulty.wait_final([job, later], 60)
+    assert (records[job]["status"], records[job]["attempts"]) == ("COMPLETED", 2), records[job]
+    assert (records[later]["status"], records[later]["attempts"]) == ("COMPLETED", 1), records[later]
+    TALLY["completed"] += 2
+    assert faulty.runs(job) == 2 and _released(faulty, "overdue") == [job]
+
+
+def test_a_prefetched_job_the_last_poll_takes_is_released_again_at_once(faulty, workers):
+    worker, [running, prefetched] = _start_stopping_worker(faulty, workers, "taken", ["sleep6-running.wav",
+                                                                                     "ok-prefetched.wav"])
+    worker.send_signal(15)  # the prefetched job is released, and the open poll takes it
+    TALLY["faults injected"] += 1
+    given_back = "Consumer for queue audio-processing is gone, releasing 1 received message(s)"  # kombu's line
+    eventually(lambda: any(line["message"] == given_back for line in faulty.worker_log("taken")),
+               "the last poll's answer to be released", timeout_s=10)
+    eventually(faulty.visible, "the prefetched job to be visible again", timeout_s=10)
+    assert worker.wait(timeout=30) == 0
+    _start_standby(faulty, workers, "taken")
+    records = faulty.wait_final([running, prefetched], 60)
+    assert all(r["status"] == "COMPLETED" and r["attempts"] == 1 for r in records.values()), records
+    TALLY["completed"] += 2
+
+
+def _released(faulty, worker_name: str) -> list[str]:
+    return [line["sample_id"] for line in faulty.worker_log(worker_name) if line.get("event") == "released"]
