@@ -94,6 +94,7 @@ class Settings:
     monitoring_prefix: str = "audio-tasks-mon-"
     event_heartbeat_s: float = 10.0
     flower_basic_auth: str | None = field(default=None, repr=False)
+    ecs_agent_uri: str | None = None  # set by ECS in every task: scale-in protection (worker.protection)
 
     @property
     def local(self) -> bool:
@@ -160,6 +161,7 @@ class Settings:
             event_heartbeat_s=env.float("EVENT_HEARTBEAT_SECONDS", cls.event_heartbeat_s, low=1.0, high=60.0),
             flower_basic_auth=env.match("FLOWER_BASIC_AUTH", None, r"[^:,]+:[^,]+(,[^:,]+:[^,]+)*",
                                         "user:password (comma-separated for several users)", secret=True),
+            ecs_agent_uri=env.url("ECS_AGENT_URI"),
         )
 
 

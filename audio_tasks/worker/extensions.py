@@ -15,6 +15,7 @@ from kombu.utils.imports import symbol_by_name
 WORKER_STEPS = (
     "audio_tasks.worker.curl_timer:CurlTimerFix",  # kombu's curl timer in ms, not s: polls start at once
     "audio_tasks.worker.heartbeat:Heartbeat",  # a running job's message stays hidden until the job ends
+    "audio_tasks.worker.protection:TaskProtection",  # ECS does not stop the task while a job runs
     "audio_tasks.worker.shutdown:GracefulShutdown",  # SIGTERM: stop polling, hand jobs over, bound running ones
 )
 
