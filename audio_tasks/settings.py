@@ -65,6 +65,36 @@ class LivenessSettings:
 
 
 @dataclass(frozen=True)
+class Dispatch:
+    """Where producers send a job (``DISPATCH_MODE``): ``service``, the work queue; ``run-task``, a
+    one-off Fargate task per sample (``PROCESSING_MODE=task``) of ``WORKER_TASK_DEFINITION``."""
+
+    mode: str = "service"
+    cluster: str | None = None
+    task_definition: str | None = None
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: "_Env") -> "Dispatch":
+        mode = env.choice("DISPATCH_MODE", cls.mode.upper(), ("SERVICE", "RUN-TASK")).lower()
+        if mode == cls.mode:
+            return cls()
+        need = "is not set: DISPATCH_MODE=run-task starts the worker's task definition with RunTask"
+        values = {name: env.str(name) for name in ("ECS_CLUSTER", "WORKER_TASK_DEFINITION", "WORKER_SUBNETS",
+                                                   "WORKER_SECURITY_GROUPS")}
+        for name, value in values.items():
+            if value is None:
+                raise ConfigError(f"{name} {need}")
+        return cls(mode, values["ECS_CLUSTER"], values["WORKER_TASK_DEFINITION"],
+                   _list(values["WORKER_SUBNETS"]), _list(values["WORKER_SECURITY_GROUPS"]))
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
 class Settings:
     endpoint_url: str | None = None
     region: str = LOCAL_REGION
@@ -95,6 +125,8 @@ class Settings:
     event_heartbeat_s: float = 10.0
     flower_basic_auth: str | None = field(default=None, repr=False)
     ecs_agent_uri: str | None = None  # set by ECS in every task: scale-in protection (worker.protection)
+    dispatch: Dispatch = Dispatch()
+    reconcile_grace_s: int = 900  # producer.reconcile: how long a job may wait to be picked up or dispatched
 
     @property
     def local(self) -> bool:
@@ -162,6 +194,8 @@ class Settings:
             flower_basic_auth=env.match("FLOWER_BASIC_AUTH", None, r"[^:,]+:[^,]+(,[^:,]+:[^,]+)*",
                                         "user:password (comma-separated for several users)", secret=True),
             ecs_agent_uri=env.url("ECS_AGENT_URI"),
+            dispatch=Dispatch.from_env(env),
+            reconcile_grace_s=env.int("RECONCILE_GRACE_SECONDS", cls.reconcile_grace_s, low=60, high=86400),
         )
 
 

@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     TIME_LIMIT = "time_limit"  # ran past TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT
     WORKER_LOST = "worker_lost"  # its process died on the delivery that reached maxReceiveCount
     CANCELLED = "cancelled"  # revoked or terminated by remote control (Flower, celery control)
+    DEAD_LETTERED = "dead_lettered"  # its message is in the DLQ but its record was not final (the reconciler)
+    STRANDED = "stranded"  # it could not reach a final state, even after being dispatched again (the reconciler)
     PERMANENT_ERROR = "permanent_error"  # any other failure that a retry cannot fix
     TRANSIENT_ERROR = "transient_error"  # a dependency failed; retried until TASK_MAX_ATTEMPTS
 

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from audio_tasks.settings import ConfigError, Settings
 from audio_tasks.vocabulary import Status
-from producer import analyze, dlq
+from producer import analyze, dlq, reconcile
 from producer.output import emit
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze.add_parser(commands)
     dlq.add_parser(commands)
+    reconcile.add_parser(commands)
 
     demo = commands.add_parser("demo", help="run example samples (and FILES) through the local stack")
     demo.add_argument("files", nargs="*", type=Path)

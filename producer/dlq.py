@@ -45,7 +45,7 @@ def add_parser(commands) -> None:
     purge.set_defaults(command=_purge)
 
 
-class _DeadLetters:
+class DeadLetters:
     """The DLQ's messages, received and held while a command works on them."""
 
     def __init__(self, settings: Settings):
@@ -56,7 +56,7 @@ class _DeadLetters:
         self.held: list[dict] = []  # raw SQS messages received and not yet released or redriven
         self.messages: list[tuple[dict, dict]] = []  # (raw SQS message, its description)
 
-    def __enter__(self) -> "_DeadLetters":
+    def __enter__(self) -> "DeadLetters":
         try:
             self._receive_all()
         except BaseException:
@@ -116,7 +116,7 @@ class _DeadLetters:
 
 
 def _list(args) -> int:
-    with _DeadLetters(Settings.from_env()) as dlq:
+    with DeadLetters(Settings.from_env()) as dlq:
         if not args.json:
             print(f"{'message id':<36}  {'sample id':<36}  {'recv':>4}  {'age':>7}  error")
         for _, info in dlq.messages:
@@ -130,7 +130,7 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    with _DeadLetters(Settings.from_env()) as dlq:
+    with DeadLetters(Settings.from_env()) as dlq:
         found = dlq.find(args.id)
         for message, info in found:
             print(json.dumps({**info, "body": message["Body"]}, indent=2, sort_keys=True))
@@ -145,7 +145,7 @@ def _redrive(args) -> int:
         print("audio-tasks: dlq redrive takes message ids or --all (not both)", file=sys.stderr)
         return EXIT_USAGE
     status = EXIT_OK
-    with _DeadLetters(Settings.from_env()) as dlq:
+    with DeadLetters(Settings.from_env()) as dlq:
         selected = list(dlq.messages) if args.all else [pair for ident in args.ids for pair in dlq.find(ident)]
         missing = [ident for ident in args.ids if not dlq.find(ident)]
         for ident in missing:

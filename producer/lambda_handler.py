@@ -37,9 +37,10 @@ from pathlib import PurePosixPath
 from audio_tasks import logs, strict_json
 from audio_tasks.aws.records import RecordExists, SampleRecords
 from audio_tasks.inbound import s3_object
-from audio_tasks.message import SAMPLE_ID, derived_sample_id
+from audio_tasks.message import SAMPLE_ID, JobArguments, derived_sample_id
 from audio_tasks.settings import Settings
 from audio_tasks.vocabulary import ErrorCode, Status
+from producer.dispatch import QueueDispatch, RunTaskDispatch, dispatcher
 from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id, send_job
 
 AUDIO_EXTENSIONS = frozenset({".aac", ".aif", ".aiff", ".flac", ".m4a", ".mp3", ".mp4", ".oga", ".ogg",
@@ -110,25 +111,27 @@ def _create(request: Request | Rejected, settings: Settings, records: SampleReco
     sample_id = request.sample_id or new_sample_id()
     with logs.job_context(sample_id, None):
         try:
-            return _enqueue(request, sample_id, records)
+            return _enqueue(request, sample_id, records, dispatcher(settings))
         except EnqueueFailed as exc:
             error = {"code": ErrorCode.ENQUEUE_FAILED, "message": str(exc)}
             log.error("not queued: %s", exc, extra={"error": error, "status": Status.FAILED})
             return {"statusCode": 503, "sample_id": sample_id, "status": Status.FAILED, "error": error}
 
 
-def _enqueue(request: Request, sample_id: str, records: SampleRecords) -> dict:
+def _enqueue(request: Request, sample_id: str, records: SampleRecords,
+             dispatch: QueueDispatch | RunTaskDispatch) -> dict:
     try:
-        enqueue_sample(records, request.bucket, request.key, sample_id)
+        enqueue_sample(records, request.bucket, request.key, sample_id, dispatch)
     except RecordExists as exists:
         if not request.from_s3:
             return Rejected(409, ErrorCode.SAMPLE_EXISTS, f"sample {sample_id} already exists").response()
-        return _duplicate(request, exists.record or {"status": Status.QUEUED}, records)
+        return _duplicate(request, exists.record or {"status": Status.QUEUED}, records, dispatch)
     log.info("queued s3://%s/%s", request.bucket, request.key, extra={"status": Status.QUEUED})
     return {"statusCode": 202, "sample_id": sample_id, "status": Status.QUEUED}
 
 
-def _duplicate(request: Request, record: dict, records: SampleRecords) -> dict:
+def _duplicate(request: Request, record: dict, records: SampleRecords,
+               dispatch: QueueDispatch | RunTaskDispatch) -> dict:
     """The answer to an S3 record whose sample exists: its status, its job sent again if it may be lost."""
     sample_id = request.sample_id
     unsent = record["status"] == Status.FAILED and (record.get("error") or {}).get("code") == ErrorCode.ENQUEUE_FAILED
@@ -137,7 +140,7 @@ def _duplicate(request: Request, record: dict, records: SampleRecords) -> dict:
         return {"statusCode": 200, "sample_id": sample_id, "status": record["status"]}
     if unsent:
         records.requeue(sample_id)
-    send_job(records, sample_id, request.bucket, request.key)
+    send_job(records, JobArguments(sample_id, request.bucket, request.key), dispatch)
     log.info("duplicate S3 event for a sample not yet started: its job is sent again", extra={"status": Status.QUEUED})
     return {"statusCode": 202, "sample_id": sample_id, "status": Status.QUEUED}
 

@@ -48,11 +48,27 @@ def test_local_mode_has_defaults():
     ("MONITORING_PREFIX", "audio-", "MONITORING_PREFIX='audio-' is a prefix of the work queue's name"),
     ("EVENT_HEARTBEAT_SECONDS", "0.5", "EVENT_HEARTBEAT_SECONDS='0.5' must be between 1.0 and 60.0"),
     ("FLOWER_BASIC_AUTH", "admin-s3cret", "FLOWER_BASIC_AUTH=(value hidden) is not user:password"),
+    ("ECS_AGENT_URI", "169.254.170.2/api/x", "ECS_AGENT_URI='169.254.170.2/api/x' is not an http(s) URL"),
+    ("DISPATCH_MODE", "lambda", "DISPATCH_MODE='LAMBDA' must be one of SERVICE, RUN-TASK"),
+    ("DISPATCH_MODE", "run-task", "ECS_CLUSTER is not set: DISPATCH_MODE=run-task starts the worker's task"),
+    ("RECONCILE_GRACE_SECONDS", "30", "RECONCILE_GRACE_SECONDS='30' must be between 60 and 86400"),
 ])
 def test_malformed_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({**LOCAL, name: value})
     assert message in str(raised.value)
+
+
+def test_run_task_dispatch_names_what_it_starts_and_where():
+    dispatch = Settings.from_env({**LOCAL, "DISPATCH_MODE": "run-task", "ECS_CLUSTER": "prod-audio",
+                                  "WORKER_TASK_DEFINITION": "arn:aws:ecs:eu-west-1:123456789012:task-definition/w:3",
+                                  "WORKER_SUBNETS": "subnet-a, subnet-b", "WORKER_SECURITY_GROUPS": "sg-1"}).dispatch
+    assert (dispatch.mode, dispatch.cluster, dispatch.subnets, dispatch.security_groups) == (
+        "run-task", "prod-audio", ("subnet-a", "subnet-b"), ("sg-1",))
+    assert Settings.from_env(LOCAL).dispatch.mode == "service"
+    with pytest.raises(ConfigError, match="WORKER_SECURITY_GROUPS is not set"):
+        Settings.from_env({**LOCAL, "DISPATCH_MODE": "run-task", "ECS_CLUSTER": "c", "WORKER_TASK_DEFINITION": "t",
+                           "WORKER_SUBNETS": "s"})
 
 
 def test_time_limits_are_the_maximum_job_duration_not_the_visibility_timeout():

@@ -5,7 +5,9 @@ States: QUEUED → PROCESSING → COMPLETED | FAILED. PROCESSING may be entered 
 redelivered message after a crash); a COMPLETED or FAILED record never goes back to
 PROCESSING, and only a PROCESSING record can become COMPLETED. A job whose sample has no
 record yet (a producer that only sent a message) creates it as it starts, in the same
-conditional write.
+conditional write. ``dispatched_at`` / ``dispatched_via`` say the job was handed over (to
+the queue, or to a one-off task); the reconciler (``producer.reconcile``) reads them, and
+writes only if a record is still as it read it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterator
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -93,15 +95,40 @@ class SampleRecords:
             extra_values={":results": results},
         )
 
-    def fail(self, sample_id: str, error: dict) -> dict | None:
-        """Any non-final state → FAILED with ``error`` ({code, message}); None if final."""
+    def fail(self, sample_id: str, error: dict, seen: dict | None = None) -> dict | None:
+        """Any non-final state → FAILED with ``error`` ({code, message}); None if final, or (given the
+        record as ``seen``) if it changed since."""
+        condition, values = "NOT #status IN (:completed, :failed)", {":completed": Status.COMPLETED,
+                                                                        ":failed": Status.FAILED}
+        if seen is not None:
+            condition, values = f"{condition} AND {_UNCHANGED}", {**values, **_unchanged(seen)}
+        return self._transition(sample_id, Status.FAILED, condition=condition, values=values,
+                                set_clauses=["#error = :error"], extra_values={":error": error})
+
+    def mark_dispatched(self, sample_id: str, via: str) -> None:
+        """Note that the job was handed to ``via`` (``sqs`` or ``run-task``); the status is left alone."""
+        self._db.update_item(TableName=self._table, Key=_key(sample_id),
+                             UpdateExpression="SET dispatched_at = :now, dispatched_via = :via",
+                             ConditionExpression="attribute_exists(sample_id)",
+                             ExpressionAttributeValues=_to_dynamo({":now": _now(), ":via": via}))
+
+    def redispatch(self, seen: dict) -> dict | None:
+        """The record as ``seen`` (QUEUED or PROCESSING) → QUEUED, not dispatched, ``redispatches`` + 1;
+        None if it changed since it was read (a worker got there first)."""
         return self._transition(
-            sample_id, Status.FAILED,
-            condition="NOT #status IN (:completed, :failed)",
-            values={":completed": Status.COMPLETED, ":failed": Status.FAILED},
-            set_clauses=["#error = :error"],
-            extra_values={":error": error},
+            seen["sample_id"], Status.QUEUED, condition=_UNCHANGED, values=_unchanged(seen),
+            set_clauses=["redispatches = if_not_exists(redispatches, :zero) + :one"],
+            remove="dispatched_at, dispatched_via", extra_values={":zero": 0, ":one": 1},
         )
+
+    def unfinished(self) -> Iterator[dict]:
+        """Every QUEUED or PROCESSING record: a Scan, which reads (and is billed for) the whole table."""
+        pages = self._db.get_paginator("scan").paginate(
+            TableName=self._table, FilterExpression="#status IN (:queued, :processing)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_dynamo({":queued": Status.QUEUED, ":processing": Status.PROCESSING}))
+        for page in pages:
+            yield from (_from_dynamo(item) for item in page["Items"])
 
     def requeue(self, sample_id: str) -> dict | None:
         """Any state but COMPLETED → QUEUED (a released or redriven job); None if COMPLETED."""
@@ -144,6 +171,11 @@ class SampleRecords:
 
 
 _SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
+_UNCHANGED = "#status = :seen_status AND updated_at = :seen_at"
+
+
+def _unchanged(seen: dict) -> dict:
+    return {":seen_status": seen["status"], ":seen_at": seen["updated_at"]}
 
 
 def _now() -> str:

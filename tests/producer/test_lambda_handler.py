@@ -171,7 +171,9 @@ def test_a_duplicated_s3_event_is_one_sample_sent_again_only_while_it_may_be_los
 def test_the_lambda_role_allows_exactly_the_calls_the_handler_makes(accepted, enqueue_failure, duplicated):
     # Measured, not guessed: kombu declares the (predefined) queue once per process before
     # the first send, which reads its size (GetQueueAttributes); it never calls GetQueueUrl.
-    assert accepted[0]["calls"] == ["dynamodb:PutItem", "sqs:GetQueueAttributes", "sqs:SendMessage"]
+    # UpdateItem notes the dispatch in the record (the reconciler's sign it was sent).
+    assert accepted[0]["calls"] == ["dynamodb:PutItem", "sqs:GetQueueAttributes", "sqs:SendMessage",
+                                    "dynamodb:UpdateItem"]
     made = {call for result in [*accepted, enqueue_failure, *duplicated.values()] if "calls" in result
             for call in result["calls"]}
     role = cfn.load().properties("CreateSampleRecordRole")

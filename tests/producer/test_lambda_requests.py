@@ -107,7 +107,7 @@ def test_bad_requests_are_refused_with_specific_errors_before_any_aws_call(aws_c
 
 def test_an_s3_records_sample_id_is_derived_from_its_object_version(monkeypatch, aws_calls):
     sent = []
-    monkeypatch.setattr(lambda_handler, "enqueue_sample", lambda records, bucket, key, sample_id: sent.append(sample_id))
+    monkeypatch.setattr(lambda_handler, "enqueue_sample", lambda records, bucket, key, sample_id, dispatch: sent.append(sample_id))
     lambda_handler.handler(_s3_event("incoming/x/a+b.wav", 10, versionId="v1", sequencer="0A"))
     lambda_handler.handler(_s3_event("incoming/x/a+b.wav", 10, versionId="null", sequencer="0A"))
     lambda_handler.handler(_s3_event("incoming/x/a+b.wav", 10))

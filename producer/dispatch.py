@@ -1,0 +1,88 @@
+"""Handing a job to what runs it, by ``DISPATCH_MODE``: the work queue, or one Fargate task per sample.
+
+``service`` (the default): ``process_sample`` goes to the work queue, where the worker
+service picks it up. ``run-task`` (the rollback path, chosen by the stack's
+``DispatchMode``): ``ecs:RunTask`` starts one task of the worker's task definition with
+``PROCESSING_MODE=task`` and the sample in its environment (``audio_tasks.worker.oneshot``),
+while the service is scaled to 0. A dispatcher's ``via`` is recorded in the sample record
+(``dispatched_via``), so the reconciler knows what to expect.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from audio_tasks import aws
+from audio_tasks.aws.records import SampleRecords
+from audio_tasks.message import JobArguments
+from audio_tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONTAINER = "worker"  # the task definition's container
+
+
+class DispatchFailed(Exception):
+    """The job could not be handed over; the text says why."""
+
+
+class QueueDispatch:
+    via = "sqs"
+
+    def __call__(self, job: JobArguments) -> None:
+        from audio_tasks.worker.tasks import process_sample  # imports Celery: kept out of module import
+
+        try:
+            process_sample.apply_async(args=(job.sample_id, job.bucket, job.key), retry=True,
+                                       retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                                     "interval_step": 0.5, "interval_max": 2})
+        except Exception as exc:
+            raise DispatchFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+class RunTaskDispatch:
+    via = "run-task"
+
+    def __init__(self, settings: Settings, ecs=None):
+        self.target = settings.dispatch
+        self.ecs = ecs or aws.client("ecs", settings)
+
+    def __call__(self, job: JobArguments) -> str:
+        """Start the job's task; returns its ARN."""
+        environment = {"PROCESSING_MODE": "task", "SAMPLE_ID": job.sample_id, "S3_BUCKET": job.bucket,
+                       "S3_KEY": job.key}
+        try:
+            response = self.ecs.run_task(
+                cluster=self.target.cluster, taskDefinition=self.target.task_definition, launchType="FARGATE",
+                count=1, startedBy="audio-tasks-dispatch",
+                networkConfiguration={"awsvpcConfiguration": {
+                    "subnets": list(self.target.subnets), "securityGroups": list(self.target.security_groups),
+                    "assignPublicIp": "DISABLED"}},
+                overrides={"containerOverrides": [{"name": CONTAINER, "environment": [
+                    {"name": name, "value": value} for name, value in environment.items()]}]})
+        except Exception as exc:
+            raise DispatchFailed(f"RunTask: {type(exc).__name__}: {exc}") from exc
+        if response.get("failures") or not response.get("tasks"):
+            reasons = "; ".join(f"{f.get('reason')} {f.get('detail') or ''}".strip()
+                                for f in response.get("failures") or [])
+            raise DispatchFailed(f"RunTask started no task: {reasons or 'no reason given'}")
+        return response["tasks"][0]["taskArn"]
+
+
+@lru_cache(maxsize=4)
+def dispatcher(settings: Settings) -> QueueDispatch | RunTaskDispatch:
+    """The dispatcher ``settings`` ask for, made once per process (a Lambda container)."""
+    return RunTaskDispatch(settings) if settings.dispatch.mode == RunTaskDispatch.via else QueueDispatch()
+
+
+def hand_over(records: SampleRecords, job: JobArguments, dispatch: QueueDispatch | RunTaskDispatch) -> None:
+    """Dispatch ``job`` (DispatchFailed if it could not be), then note it in the record. A note that
+    cannot be written only means the reconciler may dispatch the job again: a harmless duplicate."""
+    dispatch(job)
+    try:
+        records.mark_dispatched(job.sample_id, dispatch.via)
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("dispatched, but could not note it in the record: %s", exc)
