@@ -1,8 +1,9 @@
 """The CloudFormation template as data, for the tests and the scaling simulator.
 
 ``load()`` reads ``deploy/cloudformation/ecsAudioProcessing-cloudformation-template.json``;
-``Template.value`` resolves a property that is a literal or a ``Ref`` to a parameter
-(its default), so callers read the deployed numbers without repeating them.
+``Template.value`` resolves a property that is a literal, a ``Ref`` to a parameter (its
+default) or an ``Fn::If`` (the branch the defaults choose), so callers read the deployed
+numbers without repeating them.
 ``Template.with_defaults`` is the same template with other defaults, e.g.
 ``EVERY_OPTION_ON``: static checkers only see the resources whose conditions hold with
 the defaults, so the scans and tests look at both variants. ``condition``, ``exists``
@@ -44,7 +45,9 @@ class Template:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
 
     def value(self, node):
-        """A literal as is; ``{"Ref": PARAMETER}`` as that parameter's default."""
+        """A literal as is; ``{"Ref": PARAMETER}`` as that parameter's default; an ``Fn::If`` as
+        the branch the defaults choose."""
+        node = self.chosen(node)
         if isinstance(node, dict) and set(node) == {"Ref"}:
             parameter = self.body["Parameters"].get(node["Ref"])
             if parameter is None or "Default" not in parameter:

@@ -87,16 +87,18 @@ class Deployed:
         return T.with_defaults(self.parameters)
 
 
-def _create_stack(emulator, parameters: dict[str, str]) -> Deployed:
+def _create_stack(emulator, parameters: dict[str, str], update: bool = False) -> Deployed:
+    """Create the stack (or, with ``update``, update it to ``parameters``, as ``cloudformation deploy`` does)."""
     cloudformation = aws.client("cloudformation", emulator.settings)
     name = parameters["EnvironmentName"]
-    cloudformation.create_stack(StackName=name, TemplateBody=cfn.PATH.read_text(), Capabilities=["CAPABILITY_IAM"],
-                                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    (cloudformation.update_stack if update else cloudformation.create_stack)(
+        StackName=name, TemplateBody=cfn.PATH.read_text(), Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     deadline = time.monotonic() + 60
     while (description := cloudformation.describe_stacks(StackName=name)["Stacks"][0])["StackStatus"] \
             .endswith("IN_PROGRESS") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert description["StackStatus"] == "CREATE_COMPLETE", description
+    assert description["StackStatus"] == ("UPDATE_COMPLETE" if update else "CREATE_COMPLETE"), description
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
     resources = {r["LogicalResourceId"]: r  # moto also lists a blank summary (no id, no type): left out
                  for r in cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
@@ -284,10 +286,12 @@ def test_the_skipped_resources_are_accepted_by_their_apis(emulator, deployed):
     settings = emulator.settings
     # Queue policies: each on its queue; senders are the stack's roles, by ARN.
     policies = _apply_queue_policies(resolve)
-    roles = {logical_id: resolve.attribute(logical_id, "Arn") for logical_id in ("CreateSampleRecordRole", "TaskRole")}
+    roles = {logical_id: resolve.attribute(logical_id, "Arn")
+             for logical_id in ("CreateSampleRecordRole", "TaskRole", "ReconcilerRole")}
     senders = {url: next(s for s in doc["Statement"] if s["Sid"] == "SendOnlyFromTheStacksPrincipals")["Condition"][
         "ArnNotEquals"]["aws:PrincipalArn"] for url, doc in policies.items()}
-    assert senders == {deployed.outputs["AudioProcessingQueueUrl"]: [roles["CreateSampleRecordRole"], roles["TaskRole"]],
+    assert senders == {deployed.outputs["AudioProcessingQueueUrl"]: [roles["CreateSampleRecordRole"], roles["TaskRole"],
+                                                                      roles["ReconcilerRole"]],
                        deployed.outputs["AudioProcessingDLQUrl"]: [roles["TaskRole"]],
                        deployed.outputs["CreateSampleRecordFailuresUrl"]: [roles["CreateSampleRecordRole"]]}
     # Scalable target: moto checks that ResourceId names an existing ECS service.
@@ -307,10 +311,10 @@ def test_the_skipped_resources_are_accepted_by_their_apis(emulator, deployed):
     assert dimensions == {"QueueName": f"{resolve.env_name}-audio-processing",
                           "ClusterName": f"{resolve.env_name}-audio-processing",
                           "ServiceName": f"{resolve.env_name}-audio-processing"}
-    # Alarms: all six notify the topic the stack created (no AlarmTopicArn was given).
+    # Alarms: all seven notify the topic the stack created (no AlarmTopicArn was given).
     alarms = _apply_alarms(emulator, resolve)
     topic = deployed.resources["AlarmTopic"]["PhysicalResourceId"]
-    assert len(alarms) == 6 and all(a["AlarmActions"] == a["OKActions"] == [topic] for a in alarms.values())
+    assert len(alarms) == 7 and all(a["AlarmActions"] == a["OKActions"] == [topic] for a in alarms.values())
     assert alarms[f"{resolve.env_name}-audio-processing-oldest-message-age"]["Threshold"] == 1800
     backlog = alarms[f"{resolve.env_name}-audio-processing-backlog-at-max-capacity"]
     assert [m["Expression"] for m in backlog["Metrics"] if "Expression" in m] == [
@@ -451,9 +455,21 @@ def stack_worker(emulator, deployed, tmp_path_factory):
     task_env = {e["name"]: e["value"] for e in container["environment"]}
     liveness = tmp_path_factory.mktemp("liveness") / "alive"
     _recorder(emulator, "start-recording")
-    env = {**emulator.env, **task_env, "LIVENESS_FILE": str(liveness), "AWS_ACCESS_KEY_ID": WORKER_KEY,
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-    log_path = emulator.log_path("stack-worker")
+    env = {**_container_env(emulator, task_env), "LIVENESS_FILE": str(liveness), "AWS_ACCESS_KEY_ID": WORKER_KEY}
+    proc = _start_service_container(emulator, env, "stack-worker")
+    yield proc, env, container
+    _stop_container(proc)
+
+
+def _container_env(emulator, environment: dict) -> dict:
+    """What a container of the stack's task definition sees, pointed at the emulator."""
+    return {**emulator.env, **environment, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                                   os.environ["PATH"]])}
+
+
+def _start_service_container(emulator, env: dict, name: str) -> subprocess.Popen:
+    """``docker/entrypoint.sh`` in service mode, once its worker is ready."""
+    log_path = emulator.log_path(name)
     with open(log_path, "wb") as log:  # a fresh log: " ready." must be this worker's
         proc = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -461,10 +477,13 @@ def stack_worker(emulator, deployed, tmp_path_factory):
     while " ready." not in log_path.read_text(errors="replace"):
         assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
         time.sleep(0.1)
-    yield proc, env, container
+    return proc
+
+
+def _stop_container(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -478,25 +497,32 @@ def test_the_container_health_check_passes_on_a_running_worker(stack_worker):
     assert run.returncode == 0, run.stderr
 
 
-@pytest.fixture(scope="module")
-def job_done(emulator, deployed, stack_worker, tmp_path_factory):
-    """One job from the Lambda handler to a COMPLETED record; returns (response, record)."""
-    tmp_path = tmp_path_factory.mktemp("job")
-    env_name, outputs = deployed.name, deployed.outputs
-    lambda_env = aws.client("lambda", emulator.settings).get_function_configuration(
-        FunctionName=f"{env_name}-CreateSampleRecord")["Environment"]["Variables"]
-    assert lambda_env["SQS_QUEUE_URL"] == outputs["AudioProcessingQueueUrl"]
+def _lambda_env(emulator, deployment: Deployed) -> dict:
+    return aws.client("lambda", emulator.settings).get_function_configuration(
+        FunctionName=f"{deployment.name}-CreateSampleRecord")["Environment"]["Variables"]
+
+
+def _submit_through_the_lambda(emulator, deployment: Deployed, tmp_path: Path, key_id: str = LAMBDA_KEY) -> dict:
+    """A 1 s tone uploaded under the stack's input prefix, then the Lambda handler run on it with the
+    function's own environment (as deployed now), signing as ``key_id``; returns its 202 response."""
+    lambda_env = _lambda_env(emulator, deployment)
+    assert lambda_env["SQS_QUEUE_URL"] == deployment.outputs["AudioProcessingQueueUrl"]
     t = np.arange(22050) / 22050
     write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t)[:, None], 22050)
     key = f"{lambda_env['INPUT_PREFIX']}{uuid.uuid4()}/tone.wav"
     aws.client("s3", emulator.settings).upload_file(str(tmp_path / "tone.wav"), lambda_env["INPUT_BUCKET"], key)
-
     local = {k: emulator.env[k] for k in ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
-    [result] = invoke({**base, **local, **lambda_env, "AWS_ACCESS_KEY_ID": LAMBDA_KEY},
+    [result] = invoke({**base, **local, **lambda_env, "AWS_ACCESS_KEY_ID": key_id},
                       [{"bucket": lambda_env["INPUT_BUCKET"], "key": key}])
-    response = result["response"]
-    assert response["statusCode"] == 202, response
+    assert result["response"]["statusCode"] == 202, result
+    return result["response"]
+
+
+@pytest.fixture(scope="module")
+def job_done(emulator, deployed, stack_worker, tmp_path_factory):
+    """One job from the Lambda handler to a COMPLETED record; returns (response, record)."""
+    response = _submit_through_the_lambda(emulator, deployed, tmp_path_factory.mktemp("job"))
     finals, timed_out = wait_for_final(SampleRecords(emulator.settings), [response["sample_id"]], timeout_s=90)
     assert not timed_out
     return response, finals[response["sample_id"]]
@@ -538,9 +564,9 @@ def _iam_action(entry: dict, service: str) -> str:
     return "s3:GetObject" if entry["method"] in ("GET", "HEAD") else "s3:PutObject"
 
 
-def _calls_by_key(recording: Path) -> dict[str, set[str]]:
-    """IAM actions per access key id, for the worker's and the Lambda's keys."""
-    calls: dict[str, set[str]] = {WORKER_KEY: set(), LAMBDA_KEY: set()}
+def _calls_by_key(recording: Path, keys: tuple[str, ...] = (WORKER_KEY, LAMBDA_KEY)) -> dict[str, set[str]]:
+    """IAM actions per access key id, for the given keys (by default the worker's and the Lambda's)."""
+    calls: dict[str, set[str]] = {key: set() for key in keys}
     for line in recording.read_text().splitlines():
         entry = json.loads(line)
         authorization = {k.lower(): v for k, v in entry["headers"].items()}.get("authorization", "")
@@ -550,9 +576,11 @@ def _calls_by_key(recording: Path) -> dict[str, set[str]]:
     return calls
 
 
-def _role_actions(logical_id: str) -> set[str]:
-    return {action for policy in T.properties(logical_id)["Policies"]
-            for statement in policy["PolicyDocument"]["Statement"] if "Fn::If" not in statement
+def _role_actions(logical_id: str, template: cfn.Template = T) -> set[str]:
+    """The actions a role allows as deployed with ``template``'s parameters."""
+    return {action for policy in template.properties(logical_id)["Policies"]
+            for statement in map(template.chosen, policy["PolicyDocument"]["Statement"])
+            if statement != {"Ref": "AWS::NoValue"}
             for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
 
 
@@ -563,3 +591,133 @@ def test_each_role_allows_every_call_its_process_made(emulator, stack_worker, jo
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "s3:GetObject", "s3:PutObject", "dynamodb:UpdateItem"} <= worker
     assert worker <= _role_actions("TaskRole"), worker - _role_actions("TaskRole")
     assert producer == _role_actions("CreateSampleRecordRole") - {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+RECONCILER_KEY = "stack-reconciler"
+
+
+def test_the_reconciler_runs_with_its_functions_environment_within_its_role(emulator, deployed, job_done, tmp_path):
+    """A sample whose producer died after writing its record, 20 minutes ago; the scheduled function's
+    handler, with the function's environment, dispatches it, calling nothing its role does not allow."""
+    records = SampleRecords(emulator.settings)
+    sample_id = f"stranded-{uuid.uuid4()}"
+    records.create(sample_id, f"s3://{emulator.env['INPUT_BUCKET']}/incoming/{sample_id}/a.wav")
+    then = time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime(time.time() - 1200))
+    aws.client("dynamodb", emulator.settings).update_item(
+        TableName=emulator.env["SAMPLES_TABLE"], Key={"sample_id": {"S": sample_id}},
+        UpdateExpression="SET updated_at = :then", ExpressionAttributeValues={":then": {"S": then}})
+    function_env = aws.client("lambda", emulator.settings).get_function_configuration(
+        FunctionName=f"{deployed.name}-Reconciler")["Environment"]["Variables"]
+    local = {k: emulator.env[k] for k in ("AWS_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
+    _recorder(emulator, "start-recording")
+    run = subprocess.run([sys.executable, "-c", "import json; from producer.reconcile import handler; "
+                                                "print(json.dumps(handler({}, None)))"],
+                         env={**base, **local, **function_env, "AWS_ACCESS_KEY_ID": RECONCILER_KEY},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["dispatched"] >= 1
+    assert records.get(sample_id)["dispatched_via"] == "sqs"
+    calls = _calls_by_key(emulator.recording, (RECONCILER_KEY,))[RECONCILER_KEY]
+    assert {"dynamodb:Scan", "sqs:ReceiveMessage", "dynamodb:UpdateItem", "sqs:SendMessage"} <= calls
+    assert calls <= _role_actions("ReconcilerRole"), calls - _role_actions("ReconcilerRole")
+
+
+# -- the seed's rollback: DispatchMode, switched by a stack update ----------------------------------
+RUN_TASK_LAMBDA_KEY = "run-task-lambda"
+
+
+@pytest.fixture(scope="module")
+def switching(emulator, network, lambda_code) -> Deployed:
+    """A stack of its own (default options, service mode) on the emulator's buckets and table."""
+    settings = emulator.settings
+    return _create_stack(emulator, {
+        **_base_parameters(network, lambda_code), "InputBucketName": settings.input_bucket,
+        "OutputBucketName": settings.output_bucket, "SamplesTableName": settings.samples_table})
+
+
+def _switch(emulator, deployment: Deployed, mode: str) -> Deployed:
+    """``aws cloudformation deploy`` with ``DispatchMode=mode``. moto updates a resource only if it
+    refers to a changed parameter itself (the Lambdas' environment does); the service's desired count
+    follows DispatchMode through the RunTaskDispatch condition, so it is applied here through
+    UpdateService, resolved from the template as CloudFormation resolves it, and the scalable target
+    (never created by moto) through RegisterScalableTarget."""
+    updated = _create_stack(emulator, {**deployment.parameters, "DispatchMode": mode}, update=True)
+    resolve = Resolver(emulator, updated)
+    service = resolve.properties("WorkerService")
+    aws.client("ecs", emulator.settings).update_service(
+        cluster=updated.outputs["ClusterName"], service=updated.outputs["WorkerServiceName"],
+        desiredCount=service["DesiredCount"])
+    aws.client("application-autoscaling", emulator.settings).register_scalable_target(
+        **resolve.properties("WorkerScalableTarget"))
+    return updated
+
+
+def _deployed_mode(emulator, deployment: Deployed) -> tuple[str, int, tuple[int, int]]:
+    """The Lambda's DISPATCH_MODE, the service's desired count and the scalable target's bounds."""
+    service_name = deployment.outputs["WorkerServiceName"]
+    [service] = aws.client("ecs", emulator.settings).describe_services(
+        cluster=deployment.outputs["ClusterName"], services=[service_name])["services"]
+    [target] = aws.client("application-autoscaling", emulator.settings).describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{deployment.outputs['ClusterName']}/{service_name}"])[
+        "ScalableTargets"]
+    return (_lambda_env(emulator, deployment)["DISPATCH_MODE"], service["desiredCount"],
+            (target["MinCapacity"], target["MaxCapacity"]))
+
+
+def _run_the_started_task(emulator, deployment: Deployed) -> subprocess.CompletedProcess:
+    """The one task RunTask started, run as Fargate would: the entrypoint with the task definition's
+    environment and the task's overrides."""
+    ecs = aws.client("ecs", emulator.settings)
+    cluster = deployment.outputs["ClusterName"]
+    [task] = ecs.describe_tasks(cluster=cluster, tasks=ecs.list_tasks(cluster=cluster)["taskArns"])["tasks"]
+    assert task["taskDefinitionArn"] == deployment.outputs["WorkerTaskDefinitionArn"]
+    return subprocess.run([str(ENTRYPOINT)], env=_container_env(emulator, _task_environment(emulator, task)),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def _task_environment(emulator, task: dict) -> dict:
+    """The worker container's environment in ``task``: the task definition's, then the task's overrides."""
+    [container] = aws.client("ecs", emulator.settings).describe_task_definition(
+        taskDefinition=task["taskDefinitionArn"])["taskDefinition"]["containerDefinitions"]
+    overrides = [o for o in task.get("overrides", {}).get("containerOverrides", []) if o["name"] == container["name"]]
+    return {e["name"]: e["value"] for e in [*container["environment"], *(e for o in overrides for e in o["environment"])]}
+
+
+def test_rollback_to_one_off_tasks_and_back_is_one_stack_update_each_and_loses_no_sample(
+        emulator, switching, tmp_path):
+    records = SampleRecords(emulator.settings)
+    aws.client("application-autoscaling", emulator.settings).register_scalable_target(
+        **Resolver(emulator, switching).properties("WorkerScalableTarget"))
+    assert _deployed_mode(emulator, switching) == ("service", 1, (1, 10))
+    waiting = _submit_through_the_lambda(emulator, switching, tmp_path)["sample_id"]  # queued, not yet consumed
+
+    rolled_back = _switch(emulator, switching, "run-task")
+    assert _deployed_mode(emulator, rolled_back) == ("run-task", 0, (0, 0))  # no service task left to crash-loop
+    _recorder(emulator, "start-recording")
+    one_off = _submit_through_the_lambda(emulator, rolled_back, tmp_path, RUN_TASK_LAMBDA_KEY)["sample_id"]
+    assert records.get(one_off)["dispatched_via"] == "run-task"
+    run = _run_the_started_task(emulator, rolled_back)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert records.get(one_off)["status"] == "COMPLETED"
+    assert records.get(waiting)["status"] == "QUEUED"  # its message waits on the queue for the service
+    queue = aws.client("sqs", emulator.settings).get_queue_attributes(
+        QueueUrl=switching.outputs["AudioProcessingQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"])
+    assert queue["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    # RunTask, only in this mode: the calls the Lambda made are what its run-task role allows.
+    calls = _calls_by_key(emulator.recording, (RUN_TASK_LAMBDA_KEY,))[RUN_TASK_LAMBDA_KEY]
+    assert calls == {"dynamodb:PutItem", "ecs:RunTask", "dynamodb:UpdateItem"}
+    assert calls <= _role_actions("CreateSampleRecordRole", rolled_back.template)
+    assert "ecs:RunTask" not in _role_actions("CreateSampleRecordRole", switching.template)
+
+    restored = _switch(emulator, rolled_back, "service")
+    assert _deployed_mode(emulator, restored) == ("service", 1, (1, 10))
+    [container] = aws.client("ecs", emulator.settings).describe_task_definition(
+        taskDefinition=restored.outputs["WorkerTaskDefinitionArn"])["taskDefinition"]["containerDefinitions"]
+    worker = _start_service_container(emulator, _container_env(
+        emulator, {e["name"]: e["value"] for e in container["environment"]}), "switching-worker")
+    try:
+        finals, timed_out = wait_for_final(records, [waiting], timeout_s=90)
+    finally:
+        _stop_container(worker)
+    assert not timed_out and finals[waiting]["status"] == "COMPLETED"

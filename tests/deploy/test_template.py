@@ -18,6 +18,7 @@ from deploy import template as cfn
 
 T = cfn.load()
 ON = T.with_defaults(cfn.EVERY_OPTION_ON)
+RUN_TASK = T.with_defaults({"DispatchMode": "run-task"})
 BIN = Path(sys.executable).parent
 
 
@@ -74,12 +75,13 @@ def _senders(policy_id: str, template=T) -> list:
 
 LAMBDA_ROLE, TASK_ROLE = {"Fn::GetAtt": ["CreateSampleRecordRole", "Arn"]}, {"Fn::GetAtt": ["TaskRole", "Arn"]}
 OPERATOR = {"Ref": "OperatorRoleArn"}
+RECONCILER_ROLE = {"Fn::GetAtt": ["ReconcilerRole", "Arn"]}
 
 
 def test_only_the_stacks_own_principals_may_send():
-    # Work queue: producers (the Lambda), retries (the worker), operators if named.
-    assert _senders("AudioProcessingQueuePolicy") == [LAMBDA_ROLE, TASK_ROLE]
-    assert _senders("AudioProcessingQueuePolicy", ON) == [LAMBDA_ROLE, TASK_ROLE, OPERATOR]
+    # Work queue: producers (the Lambda, the reconciler), retries (the worker), operators if named.
+    assert _senders("AudioProcessingQueuePolicy") == [LAMBDA_ROLE, TASK_ROLE, RECONCILER_ROLE]
+    assert _senders("AudioProcessingQueuePolicy", ON) == [LAMBDA_ROLE, TASK_ROLE, RECONCILER_ROLE, OPERATOR]
     # DLQ: only the worker dead-letters (SQS's own redrive is not a SendMessage).
     assert _senders("AudioProcessingDLQPolicy") == _senders("AudioProcessingDLQPolicy", ON) == [TASK_ROLE]
     # The Lambda's failure destination: Lambda sends with the function's role.
@@ -166,7 +168,7 @@ def test_ephemeral_storage_holds_every_concurrent_job_at_its_limits():
 
 def test_worker_service():
     service = T.properties("WorkerService")
-    assert (service["DesiredCount"], service["LaunchType"], service["HealthCheckGracePeriodSeconds"]) \
+    assert (T.value(service["DesiredCount"]), service["LaunchType"], service["HealthCheckGracePeriodSeconds"]) \
         == (1, "FARGATE", 60)
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
@@ -206,7 +208,7 @@ def _math(alarm: dict) -> tuple[dict, str]:
 
 def test_every_alarm_reaches_a_topic_even_when_none_is_given():
     target = [{"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}]
-    assert len(_alarms()) == 6
+    assert len(_alarms()) == 7
     for alarm in _alarms().values():
         assert alarm["AlarmActions"] == alarm["OKActions"] == target
     assert T.value({"Ref": "AlarmTopicArn"}) == "" and T.condition("CreateAlarmTopic")
@@ -440,7 +442,7 @@ def _scoped(resource) -> bool:
 
 def test_no_wildcard_actions_and_every_statement_is_resource_scoped():
     statements = list(_allow_statements())
-    assert len(statements) == 24
+    assert len(statements) == 33
     for role_id, actions, resource in statements:
         assert not any("*" in action for action in actions), (role_id, actions)
         if resource == "*":
@@ -449,8 +451,77 @@ def test_no_wildcard_actions_and_every_statement_is_resource_scoped():
             assert _scoped(resource), (role_id, actions, resource)
 
 
-def test_no_role_can_run_tasks():
-    assert "ecs:RunTask" not in cfn.PATH.read_text()
+def _role_statements(template: cfn.Template, role_id: str) -> list[dict]:
+    """A role's statements as deployed with ``template``'s defaults (conditional ones resolved)."""
+    statements = template.properties(role_id)["Policies"][0]["PolicyDocument"]["Statement"]
+    return [s for s in map(template.chosen, statements) if s != {"Ref": "AWS::NoValue"}]
+
+
+@pytest.mark.parametrize("role_id", ["CreateSampleRecordRole", "ReconcilerRole"])
+def test_only_run_task_mode_may_start_tasks_and_only_the_workers_definition_in_its_cluster(role_id):
+    assert not [s for r in T.of_type("AWS::IAM::Role") for s in _role_statements(T, r)
+                if {"ecs:RunTask", "iam:PassRole"} & set(_list(s["Action"]))]
+    by_sid = {s["Sid"]: s for s in _role_statements(RUN_TASK, role_id)}
+    assert by_sid["StartOneOffTasks"] == {
+        "Sid": "StartOneOffTasks", "Effect": "Allow", "Action": "ecs:RunTask", "Resource": {"Ref": "WorkerTaskDefinition"},
+        "Condition": {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}}}
+    assert by_sid["PassTheTaskRoles"] == {
+        "Sid": "PassTheTaskRoles", "Effect": "Allow", "Action": "iam:PassRole",
+        "Resource": [{"Fn::GetAtt": ["TaskRole", "Arn"]}, {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]}],
+        "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}
+    # The only roles that may ever run tasks:
+    assert {r for r in T.of_type("AWS::IAM::Role") for s in _role_statements(RUN_TASK, r)
+            if "ecs:RunTask" in _list(s["Action"])} == {"CreateSampleRecordRole", "ReconcilerRole"}
+
+
+def test_run_task_mode_scales_the_service_to_zero_in_the_template_and_hands_dispatch_to_the_lambda():
+    assert RUN_TASK.value(RUN_TASK.properties("WorkerService")["DesiredCount"]) == 0
+    target = RUN_TASK.properties("WorkerScalableTarget")
+    assert (RUN_TASK.value(target["MinCapacity"]), RUN_TASK.value(target["MaxCapacity"])) == (0, 0)
+    # The service's own tasks stay in PROCESSING_MODE=service: none of them exits and restarts.
+    container = T.properties("WorkerTaskDefinition")["ContainerDefinitions"][0]
+    assert {"Name": "PROCESSING_MODE", "Value": "service"} in container["Environment"]
+    for function_id in ("CreateSampleRecordFunction", "ReconcilerFunction"):
+        variables = T.properties(function_id)["Environment"]["Variables"]
+        assert (variables["DISPATCH_MODE"], variables["ECS_CLUSTER"], variables["WORKER_TASK_DEFINITION"]) == (
+            {"Ref": "DispatchMode"}, {"Ref": "Cluster"}, {"Ref": "WorkerTaskDefinition"})
+        assert variables["WORKER_SUBNETS"] == {"Fn::Join": [",", {"Ref": "Subnets"}]}
+    assert T.value({"Ref": "DispatchMode"}) == "service"
+
+
+def test_the_reconciler_runs_on_a_schedule_with_a_role_of_its_own():
+    function = T.properties("ReconcilerFunction")
+    assert (function["Handler"], function["Role"]) == ("producer.reconcile.handler",
+                                                        {"Fn::GetAtt": ["ReconcilerRole", "Arn"]})
+    assert function["Code"] == T.properties("CreateSampleRecordFunction")["Code"]  # the same package
+    assert function["Environment"]["Variables"]["SQS_VISIBILITY_TIMEOUT"] == next(
+        e["Value"] for e in T.properties("WorkerTaskDefinition")["ContainerDefinitions"][0]["Environment"]
+        if e["Name"] == "SQS_VISIBILITY_TIMEOUT")  # its PROCESSING threshold is the workers' own
+    rule = T.properties("ReconcilerSchedule")
+    assert rule["ScheduleExpression"] == {"Ref": "ReconcileSchedule"} and T.value(rule["ScheduleExpression"]) \
+        == "rate(1 hour)"
+    assert rule["Targets"] == [{"Id": "reconciler", "Arn": {"Fn::GetAtt": ["ReconcilerFunction", "Arn"]}}]
+    permission = T.properties("ReconcilerSchedulePermission")
+    assert (permission["Principal"], permission["SourceArn"]) == ("events.amazonaws.com",
+                                                                  {"Fn::GetAtt": ["ReconcilerSchedule", "Arn"]})
+    assert _actions("ReconcilerRole") == {
+        "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes", "sqs:SendMessage", "logs:CreateLogStream", "logs:PutLogEvents", "ecs:RunTask",
+        "iam:PassRole"}
+    by_sid = {s["Sid"]: s for s in _role_statements(T, "ReconcilerRole")}
+    assert by_sid["ReadDeadLetters"]["Resource"] == {"Fn::GetAtt": ["AudioProcessingDLQ", "Arn"]}
+    assert by_sid["Dispatch"]["Resource"] == {"Fn::GetAtt": ["AudioProcessingQueue", "Arn"]}
+
+
+def test_the_worker_may_protect_only_this_clusters_tasks():
+    protection = _statement("TaskRole", "ScaleInProtection")
+    assert protection["Action"] == ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
+    assert protection["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"}
+
+
+def _list(actions) -> list[str]:
+    return [actions] if isinstance(actions, str) else actions
 
 
 def test_task_role_can_consume_read_input_write_output_and_update_records():
@@ -459,7 +530,7 @@ def test_task_role_can_consume_read_input_write_output_and_update_records():
     assert _actions("TaskRole") == {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl", "sqs:SendMessage", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "dynamodb:GetItem",
-        "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey",
+        "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey", "ecs:GetTaskProtection", "ecs:UpdateTaskProtection",
     } | MONITORING
     resources = {a: r for role, actions, r in _allow_statements() if role == "TaskRole" for a in actions}
     assert resources["s3:GetObject"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${InputBucketName}/${InputPrefix}*"}
@@ -509,16 +580,18 @@ def test_the_lambda_role_sends_to_the_queue_and_its_failure_destination_only():
 @pytest.mark.parametrize("role_id, service", [("TaskRole", "ecs-tasks.amazonaws.com"),
                                               ("TaskExecutionRole", "ecs-tasks.amazonaws.com"),
                                               ("CreateSampleRecordRole", "lambda.amazonaws.com"),
+                                              ("ReconcilerRole", "lambda.amazonaws.com"),
                                               ("FlowerTaskRole", "ecs-tasks.amazonaws.com")])
 def test_roles_are_assumed_by_their_service_only(role_id, service):
     [statement] = T.properties(role_id)["AssumeRolePolicyDocument"]["Statement"]
     assert statement == {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    assert len(T.of_type("AWS::IAM::Role")) == 4
+    assert len(T.of_type("AWS::IAM::Role")) == 5
 
 
 def test_only_s3_notifications_from_the_input_bucket_may_invoke_the_lambda():
-    [permission] = T.of_type("AWS::Lambda::Permission").values()
-    properties = permission["Properties"]
+    permissions = T.of_type("AWS::Lambda::Permission")
+    assert set(permissions) == {"InputBucketInvokePermission", "ReconcilerSchedulePermission"}
+    properties = permissions["InputBucketInvokePermission"]["Properties"]
     assert (properties["Principal"], properties["Action"]) == ("s3.amazonaws.com", "lambda:InvokeFunction")
     assert properties["SourceArn"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${InputBucketName}"}
     assert properties["SourceAccount"] == {"Ref": "AWS::AccountId"}
