@@ -15,6 +15,7 @@ from celery.worker.consumer import Consumer
 from celery.worker.request import Request
 from kombu import pidbox
 from kombu.asynchronous import http
+from kombu.asynchronous.aws import connection as aws_connection
 from kombu.asynchronous.http import curl
 from kombu.transport import SQS as sqs
 from kombu.transport import virtual
@@ -94,6 +95,13 @@ def test_internals_read_from_source_are_still_there():
     # drops entries.
     assert isinstance(inspect.getattr_static(sqs.Channel, "_queue_cache"), property)
     assert "self._queue_cache = {}" in inspect.getsource(sqs.Transport.__init__)
+    # A poll answered after its consumer was cancelled is released by kombu, not delivered: worker.shutdown
+    # cancels the consumer, then settles the last poll so that kombu releases what it brought in.
+    assert "self._release_messages(" in inspect.getsource(sqs.Channel._on_messages_ready)
+    # kombu adds its answer's callback before handing the request to the client: worker.curl_timer
+    # counts a request as answered in a callback of its own, which therefore runs after kombu's.
+    source = inspect.getsource(aws_connection.AsyncHTTPSConnection.getresponse)
+    assert source.index("request.then(") < source.index("add_request(request)")
     # The consumer hands its worker options to its steps: worker.consumer sets the heartbeat interval there.
     assert "worker_options" in inspect.signature(Consumer.__init__).parameters
     # A terminated job's kill that was not announced yet is announced once its process is gone:
