@@ -36,7 +36,8 @@ class QueueDispatch:
         from audio_tasks.worker.tasks import process_sample  # imports Celery: kept out of module import
 
         try:
-            process_sample.apply_async(args=(job.sample_id, job.bucket, job.key), retry=True,
+            args, kwargs = job.call()
+            process_sample.apply_async(args=args, kwargs=kwargs, retry=True,
                                        retry_policy={"max_retries": 3, "interval_start": 0.2,
                                                      "interval_step": 0.5, "interval_max": 2})
         except Exception as exc:
@@ -72,13 +73,16 @@ class RunTaskDispatch:
         return response["tasks"][0]["taskArn"]
 
 
+Dispatcher = QueueDispatch | RunTaskDispatch
+
+
 @lru_cache(maxsize=4)
-def dispatcher(settings: Settings) -> QueueDispatch | RunTaskDispatch:
+def dispatcher(settings: Settings) -> Dispatcher:
     """The dispatcher ``settings`` ask for, made once per process (a Lambda container)."""
     return RunTaskDispatch(settings) if settings.dispatch.mode == RunTaskDispatch.via else QueueDispatch()
 
 
-def hand_over(records: SampleRecords, job: JobArguments, dispatch: QueueDispatch | RunTaskDispatch) -> None:
+def hand_over(records: SampleRecords, job: JobArguments, dispatch: Dispatcher) -> None:
     """Dispatch ``job`` (DispatchFailed if it could not be), then note it in the record. A note that
     cannot be written only means the reconciler may dispatch the job again: a harmless duplicate."""
     dispatch(job)

@@ -13,7 +13,7 @@ from audio_tasks.aws.records import SampleRecords
 from audio_tasks.aws.storage import s3_uri
 from audio_tasks.message import JobArguments
 from audio_tasks.vocabulary import ErrorCode
-from producer.dispatch import DispatchFailed, QueueDispatch, RunTaskDispatch, hand_over
+from producer.dispatch import DispatchFailed, Dispatcher, QueueDispatch, hand_over
 
 
 class EnqueueFailed(Exception):
@@ -25,7 +25,7 @@ def new_sample_id() -> str:
 
 
 def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str | None = None,
-                   dispatch: QueueDispatch | RunTaskDispatch | None = None) -> str:
+                   dispatch: Dispatcher | None = None) -> str:
     """Create the QUEUED record for s3://bucket/key and dispatch the job (by default to the work
     queue); returns the sample id."""
     sample_id = sample_id or new_sample_id()
@@ -35,7 +35,7 @@ def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str
 
 
 def send_job(records: SampleRecords, job: JobArguments,
-             dispatch: QueueDispatch | RunTaskDispatch | None = None) -> None:
+             dispatch: Dispatcher | None = None) -> None:
     """Dispatch the job of a QUEUED record; if that fails, record it FAILED and raise EnqueueFailed."""
     try:
         hand_over(records, job, dispatch or QueueDispatch())

@@ -40,7 +40,7 @@ from audio_tasks.inbound import s3_object
 from audio_tasks.message import SAMPLE_ID, JobArguments, derived_sample_id
 from audio_tasks.settings import Settings
 from audio_tasks.vocabulary import ErrorCode, Status
-from producer.dispatch import QueueDispatch, RunTaskDispatch, dispatcher
+from producer.dispatch import Dispatcher, dispatcher
 from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id, send_job
 
 AUDIO_EXTENSIONS = frozenset({".aac", ".aif", ".aiff", ".flac", ".m4a", ".mp3", ".mp4", ".oga", ".ogg",
@@ -119,7 +119,7 @@ def _create(request: Request | Rejected, settings: Settings, records: SampleReco
 
 
 def _enqueue(request: Request, sample_id: str, records: SampleRecords,
-             dispatch: QueueDispatch | RunTaskDispatch) -> dict:
+             dispatch: Dispatcher) -> dict:
     try:
         enqueue_sample(records, request.bucket, request.key, sample_id, dispatch)
     except RecordExists as exists:
@@ -131,7 +131,7 @@ def _enqueue(request: Request, sample_id: str, records: SampleRecords,
 
 
 def _duplicate(request: Request, record: dict, records: SampleRecords,
-               dispatch: QueueDispatch | RunTaskDispatch) -> dict:
+               dispatch: Dispatcher) -> dict:
     """The answer to an S3 record whose sample exists: its status, its job sent again if it may be lost."""
     sample_id = request.sample_id
     unsent = record["status"] == Status.FAILED and (record.get("error") or {}).get("code") == ErrorCode.ENQUEUE_FAILED
