@@ -31,3 +31,4 @@ class AudioOptions:
     preview_bitrate_kbps: int = 128
     waveform_samples_per_pixel: int = 256
     waveform_bits: int = 8
+    descriptors: bool = True  # tempo, key, pitch, onsets, loop, problems (audio/descriptors/)

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from audio_tasks.audio.descriptors.describe import Descriptors
+from audio_tasks.audio.descriptors.problems import band_limit
 from audio_tasks.audio.encode import (
     Encoder,
     HouseFormat,
@@ -65,9 +67,13 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
         preview = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps),
                           "MP3 preview")
     try:
-        metadata, analysers = _analyse(path, info, size, limits, options)
+        metadata, analysers, descriptors = _analyse(path, info, size, limits, options)
         measurements = {key: value for a in analysers.values() for key, value in _result(a).items()}
         measurements["spectral_centroid_hz"] = analysers["spectrum"].centroid_hz()
+        if descriptors is not None:
+            measurements["descriptors"] = descriptors.result(
+                metadata["duration_s"], measurements["dc_offset"], measurements,
+                band_limit(*analysers["spectrum"].long_term_power()))
         result = ProcessResult(metadata, measurements)
         if out_dir is not None:
             preview.wait(limits.decode_timeout_s)
@@ -112,7 +118,8 @@ def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: Au
             "waveform": WaveformPeaks(rate, options.waveform_samples_per_pixel, options.waveform_bits),
             "spectrum": Spectrum(rate),
         }
-        _feed_all(stream, list(analysers.values()))
+        descriptors = Descriptors(rate, channels) if options.descriptors else None
+        _feed_all(stream, list(analysers.values()) + (descriptors.analysers() if descriptors else []))
         frames = stream.frames
     _check_complete(info, frames / rate)
     analysers["levels"].finish()
@@ -122,7 +129,7 @@ def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: Au
         "bit_rate_kbps": info.bit_rate_kbps, "duration_s": round(frames / rate, 6), "frames": frames,
         "size_bytes": size,
     }
-    return metadata, analysers
+    return metadata, analysers, descriptors
 
 
 def _feed_all(stream: PcmStream, analysers: list) -> None:

@@ -1,8 +1,9 @@
 """Silence: leading and trailing silence, and the share of the file that is silent.
 
 A frame is silent when every channel is below ``threshold_dbfs`` (default −60 dBFS).
-Leading/trailing silence are measured to the first/last non-silent frame; the silence
-ratio is the share of 100 ms segments whose loudest sample is below the threshold.
+Leading/trailing silence are measured to the first/last non-silent frame; the longest
+silence is the longest run of silent frames anywhere (leading, inner or trailing); the
+silence ratio is the share of 100 ms segments whose loudest sample is below the threshold.
 """
 
 from __future__ import annotations
@@ -24,19 +25,28 @@ class SilenceDetector:
         self._last_sound: int | None = None
         self._segments = 0
         self._silent_segments = 0
+        self._longest_gap = (0, 0)  # (frames, first frame) of the longest silence between sounds
 
     def feed(self, block: np.ndarray) -> None:
         magnitude = np.abs(block)
         segments = self._segments_cut.frames(magnitude)
         if len(segments):
             self._close_segments(segments.reshape(len(segments), -1).max(axis=1))
-        audible = (magnitude >= self._threshold).ravel()  # frame-major: index // channels = frame
-        if audible.any():
-            channels = block.shape[1]
-            if self._first_sound is None:
-                self._first_sound = self._frames + int(audible.argmax()) // channels
-            self._last_sound = self._frames + (len(audible) - 1 - int(audible[::-1].argmax())) // channels
+        sounding = np.flatnonzero(magnitude.max(axis=1) >= self._threshold)  # frames where any channel sounds
+        if len(sounding):
+            self._track_sound(sounding + self._frames)
         self._frames += len(block)
+
+    def _track_sound(self, sounding: np.ndarray) -> None:
+        """The first and last sounding frame, and the longest silence between two."""
+        if self._first_sound is None:
+            self._first_sound = int(sounding[0])
+        previous = sounding[0] if self._last_sound is None else self._last_sound
+        gaps = np.diff(sounding, prepend=previous) - 1  # gaps[i]: silent frames just before sounding[i]
+        widest = int(np.argmax(gaps))
+        if gaps[widest] > self._longest_gap[0]:
+            self._longest_gap = (int(gaps[widest]), int(sounding[widest] - gaps[widest]))
+        self._last_sound = int(sounding[-1])
 
     def _close_segments(self, peaks: np.ndarray) -> None:
         self._segments += len(peaks)
@@ -51,7 +61,10 @@ class SilenceDetector:
             leading = trailing = self._frames
         else:
             leading, trailing = self._first_sound, self._frames - 1 - self._last_sound
+        longest, start = max((leading, 0), self._longest_gap, (trailing, self._frames - trailing))
         return {
+            "longest_silence_s": round(longest / self._rate, 4),
+            "longest_silence_start_s": round(start / self._rate, 4),
             "leading_silence_s": round(leading / self._rate, 4),
             "trailing_silence_s": round(trailing / self._rate, 4),
             "silence_ratio": round(self._silent_segments / self._segments, 4) if self._segments else 1.0,

@@ -58,6 +58,12 @@ class Spectrum:
         frequencies = np.fft.rfftfreq(FRAME, 1 / self._rate)
         return round(float((frequencies * self._magnitude_sum).sum() / total), 1)
 
+    def long_term_power(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bin frequencies in Hz, mean power per bin over the whole file)."""
+        columns = [*self._columns, self._open]
+        frames = len(self._columns) * self._frames_per_column + self._column_frames
+        return np.fft.rfftfreq(FRAME, 1 / self._rate), np.sum(columns, axis=0) / max(frames, 1)
+
     def spectrogram_db(self) -> tuple[np.ndarray, float]:
         """(dB array of shape (bins, columns), seconds per column)."""
         columns = list(self._columns)

@@ -6,7 +6,7 @@
 | ``dc_offset`` | a channel's mean is ≥ 0.01 of full scale (−40 dBFS) | per-channel mean |
 | ``long_silence`` | a stretch under −60 dBFS lasts ≥ 2 s (start, middle or end) | its length and start |
 | ``mono_in_stereo`` | every channel equals the first within −60 dB (energy of the difference ÷ energy) | that ratio in dB |
-| ``band_limited`` | the long-term spectrum ends in a cliff (≥ 30 dB within 1/12 octave) between 1 kHz and 0.7 × Nyquist, under broadband content: audio upsampled from a lower rate | cutoff frequency, drop |
+| ``band_limited`` | the long-term spectrum ends in a cliff (≥ 30 dB from 1/12 octave below to 1/12 octave above) between 1 kHz and 0.7 × Nyquist, under broadband content: audio upsampled from a lower rate | cutoff frequency, drop |
 
 ``ChannelScan`` streams the clipping runs and channel differences; the band limit is
 read from the long-term power spectrum the spectrogram already accumulates.
@@ -81,8 +81,8 @@ class ChannelScan:
             mono_db = round(10 * math.log10(ratio), 1) if ratio > 0 else None
         return {"clip_runs": self.clip_runs, "longest_clip_run": self.longest_clip_run,
                 "clipped_samples": self.clipped_samples, "channel_difference_db": mono_db,
-                "identical_channels": len(self._energy) > 1 and self._energy.sum() > 0
-                and not self._difference.any()}
+                "identical_channels": bool(len(self._energy) > 1 and self._energy.sum() > 0
+                                           and not self._difference.any())}
 
 
 def band_limit(frequencies: np.ndarray, power: np.ndarray) -> dict | None:
@@ -90,19 +90,22 @@ def band_limit(frequencies: np.ndarray, power: np.ndarray) -> dict | None:
 
     The content level is the 90th percentile of the (5-bin smoothed) level; the cutoff is
     the highest frequency within ``CONTENT_DB`` of it, where the level must fall by
-    ``CLIFF_DB`` from the 1/12 octave below to the 1/12 octave above, and the octave
+    ``CLIFF_DB`` from the 1/12 octave below it to the 1/12 octave above it, and the octave
     below must be broadband (half its bins within 30 dB of its loudest): a sine or a kick
     drum does not end in a cliff.
     """
     level = 10 * np.log10(np.maximum(power, 1e-30))
-    level = np.convolve(level, np.ones(5) / 5, mode="same")
+    level = np.convolve(np.pad(level, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     content = float(np.percentile(level, 90))
     within = np.flatnonzero(level >= content - CONTENT_DB)
     if not len(within) or within[-1] >= len(level) - 3:
         return None  # the content reaches Nyquist
     cutoff = int(within[-1])
     width = max(3, cutoff // 17)  # 1/12 octave ≈ 6 % of the frequency
-    drop = float(level[max(0, cutoff - width):cutoff + 1].mean() - level[cutoff + 1:cutoff + 1 + width].mean())
+    below, above = level[max(0, cutoff - 2 * width):max(1, cutoff - width)], level[cutoff + width:cutoff + 2 * width]
+    if not len(above):
+        return None
+    drop = float(below.mean() - above.mean())
     octave_below = level[cutoff // 2:cutoff + 1]
     broadband = np.mean(octave_below >= octave_below.max() - 30.0) >= 0.5
     if drop < CLIFF_DB or not broadband:
