@@ -1,12 +1,16 @@
 """The job message: what every producer sends and every worker reads — JSON strings, never audio.
 
-A job names one task, ``process_sample``, with three arguments: the sample id and the S3
-reference (bucket, key) of its input, plus an optional ``options`` object that travels
-with the job untouched (the job does not read it yet). ``JobArguments.bind`` reads them
-from a Celery call's ``(args, kwargs)`` exactly as the task would bind them; the worker's
-main process, the task, the DLQ tools and the log lines all read a message through it, so
-a message is either a job everywhere or nowhere. How the three shapes a job may arrive in
-(a Celery envelope, plain JSON, an S3 notification) become one is ``audio_tasks.inbound``.
+A job names one task, ``process_sample``, with three required arguments — the sample id
+and the S3 reference (bucket, key) of its input — and an optional fourth, ``options``: a
+JSON object of the job's own audio choices (``{"preset": "streaming"}``). This module owns
+its shape (an object or null, at most ``MAX_OPTIONS_BYTES`` of JSON: anything else makes
+the message no job); what its names and values mean is ``AudioOptions.for_job``'s, and
+the job FAILS ``invalid_request`` on ones it cannot apply. Messages without ``options``
+are the same job as before it existed. ``JobArguments.bind`` reads them from a Celery
+call's ``(args, kwargs)`` exactly as the task would bind them; the worker's main process,
+the task, the DLQ tools and the log lines all read a message through it, so a message is
+either a job everywhere or nowhere. How the three shapes a job may arrive in (a Celery
+envelope, plain JSON, an S3 notification) become one is ``audio_tasks.inbound``.
 
 A job without a sample id (plain JSON, S3 notifications) gets ``derived_sample_id``: the
 same object, or object version, always names the same sample, so duplicates collapse.
@@ -69,7 +73,7 @@ class JobArguments:
         if len(self.key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise InvalidArguments(f"key is longer than {MAX_KEY_BYTES} bytes")
         if self.options is not None and not isinstance(self.options, dict):
-            raise InvalidArguments("options must be an object")
+            raise InvalidArguments(f"options must be an object or null, got {type(self.options).__name__}")
         if self.options and len(json.dumps(self.options, separators=(",", ":"))) > MAX_OPTIONS_BYTES:
             raise InvalidArguments(f"options are longer than {MAX_OPTIONS_BYTES} bytes of JSON")
 

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
-from audio_tasks.audio.options import AudioOptions, Limits
+from audio_tasks.audio.options import (
+    DEFAULT_PRESET,
+    LOUDNESS_PRESETS,
+    TARGET_LUFS_RANGE,
+    TRUE_PEAK_CEILING_RANGE,
+    AudioOptions,
+    Limits,
+)
 from audio_tasks.message import JobArguments
 
 LOCAL_REGION = "us-east-1"
@@ -235,11 +242,14 @@ def _limits(env: "_Env", hard_limit: int) -> Limits:
 
 def _audio_options(env: "_Env") -> AudioOptions:
     default = AudioOptions()
+    # LOUDNESS_PRESET sets the defaults of TARGET_LUFS / TRUE_PEAK_CEILING_DBTP, which still win.
+    preset = env.choice("LOUDNESS_PRESET", DEFAULT_PRESET.upper(), tuple(name.upper() for name in LOUDNESS_PRESETS))
+    target_lufs, true_peak_ceiling_dbtp = LOUDNESS_PRESETS[preset.lower()]
     return AudioOptions(
         house_sample_rate=env.int("HOUSE_SAMPLE_RATE", default.house_sample_rate, low=8000, high=192000),
-        target_lufs=env.float("TARGET_LUFS", default.target_lufs, low=-70.0, high=0.0),
-        true_peak_ceiling_dbtp=env.float("TRUE_PEAK_CEILING_DBTP", default.true_peak_ceiling_dbtp, low=-20.0,
-                                         high=0.0),
+        target_lufs=env.float("TARGET_LUFS", target_lufs, low=TARGET_LUFS_RANGE[0], high=TARGET_LUFS_RANGE[1]),
+        true_peak_ceiling_dbtp=env.float("TRUE_PEAK_CEILING_DBTP", true_peak_ceiling_dbtp,
+                                         low=TRUE_PEAK_CEILING_RANGE[0], high=TRUE_PEAK_CEILING_RANGE[1]),
         trim_silence=env.flag("TRIM_SILENCE", default.trim_silence),
         preview_bitrate_kbps=env.int("PREVIEW_BITRATE_KBPS", default.preview_bitrate_kbps, low=32, high=320),
         waveform_samples_per_pixel=env.int("WAVEFORM_SAMPLES_PER_PIXEL", default.waveform_samples_per_pixel,

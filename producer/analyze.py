@@ -3,7 +3,8 @@
 Prints one line (or, with ``--json``, one JSON object) per file; a file that cannot be
 processed prints ``{"file", "error": {"code", "message"}}`` and the command exits 1
 after processing the rest. With ``--out DIR`` each file's artifacts go to DIR/<name>/.
-Options default to the house standard (``AudioOptions``), whatever the environment says.
+Options default to the house standard (``AudioOptions``), whatever the environment says;
+``--preset``, ``--target-lufs`` and ``--true-peak-ceiling`` apply as a job's ``options`` would.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from audio_tasks.audio.errors import AudioError
-from audio_tasks.audio.options import AudioOptions, Limits
+from audio_tasks.audio.errors import AudioError, InvalidOptions
+from audio_tasks.audio.options import DEFAULT_PRESET, JOB_OPTIONS, LOUDNESS_PRESETS, AudioOptions, Limits
 from audio_tasks.vocabulary import ErrorCode
 from producer.output import emit
 
@@ -24,10 +25,11 @@ def add_parser(commands) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
     parser.add_argument("--out", type=Path, help="write each file's artifacts to OUT/<file name>/")
-    house = AudioOptions()  # each option's dest is the AudioOptions field it sets
-    parser.add_argument("--target-lufs", dest="target_lufs", type=float, default=house.target_lufs)
-    parser.add_argument("--true-peak-ceiling", dest="true_peak_ceiling_dbtp", type=float,
-                        default=house.true_peak_ceiling_dbtp)
+    house = AudioOptions()  # each option's dest is the AudioOptions field (or job option) it sets
+    parser.add_argument("--preset", dest="preset", choices=tuple(LOUDNESS_PRESETS),
+                        help=f"loudness of house.wav (default {DEFAULT_PRESET}; the next two override it)")
+    parser.add_argument("--target-lufs", dest="target_lufs", type=float)
+    parser.add_argument("--true-peak-ceiling", dest="true_peak_ceiling_dbtp", type=float)
     parser.add_argument("--house-rate", dest="house_sample_rate", type=int, default=house.house_sample_rate)
     parser.add_argument("--trim-silence", dest="trim_silence", action="store_true")
     parser.add_argument("--preview-bitrate", dest="preview_bitrate_kbps", type=int,
@@ -40,11 +42,15 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        options = _options(args)
+    except InvalidOptions as exc:
+        print(f"audio-tasks analyze: {exc.message}", file=sys.stderr)
+        return 2
     from audio_tasks.audio.pipeline import (
         process_file,  # numpy/scipy: only for this command
     )
 
-    options = AudioOptions(**{f.name: getattr(args, f.name) for f in fields(AudioOptions) if hasattr(args, f.name)})
     failures = 0
     for number, path in enumerate(args.files, 1):
         print(f"[{number}/{len(args.files)}] analysing {path}", file=sys.stderr, flush=True)
@@ -61,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
         failures += 1
         emit(args.json, {"file": str(path), "error": error}, f"{path}: ERROR {error['code']}: {error['message']}")
     return 1 if failures else 0
+
+
+def _options(args: argparse.Namespace) -> AudioOptions:
+    """The options given on the command line: AudioOptions fields, then the job options."""
+    given = {name: value for name, value in vars(args).items() if value is not None}
+    house = AudioOptions(**{f.name: given[f.name] for f in fields(AudioOptions) if f.name in given})
+    return house.for_job({name: given[name] for name in JOB_OPTIONS if name in given})
 
 
 def _artifact_dir(root: Path, path: Path, number: int) -> Path:

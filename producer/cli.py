@@ -16,6 +16,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from audio_tasks.audio.options import LOUDNESS_PRESETS
 from audio_tasks.settings import ConfigError, Settings
 from audio_tasks.vocabulary import Status
 from producer import analyze, dlq, reconcile
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="follow the samples until each is final")
     submit.add_argument("--timeout", type=float, default=900, help="seconds --wait may take (default 900)")
     submit.add_argument("--json", action="store_true", help="one JSON object per sample on stdout")
+    submit.add_argument("--preset", choices=tuple(LOUDNESS_PRESETS),
+                        help="loudness of house.wav for these jobs (default: the workers' LOUDNESS_PRESET)")
     submit.set_defaults(command=_submit)
 
     status = commands.add_parser("status", help="show a sample record")
@@ -96,7 +99,8 @@ def _submit(args) -> int:
 
     settings = Settings.from_env()
     records = SampleRecords(settings)
-    submitted, errors = submit_inputs(args.inputs, settings, records, Storage(settings))
+    options = {"preset": args.preset} if args.preset else None
+    submitted, errors = submit_inputs(args.inputs, settings, records, Storage(settings), options)
     for error in errors:
         emit(args.json, {"input": error["input"], "error": error["error"]},
               f"{error['input']}: not submitted: {error['error']['message']}", stream=sys.stderr)

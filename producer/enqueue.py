@@ -25,12 +25,12 @@ def new_sample_id() -> str:
 
 
 def enqueue_sample(records: SampleRecords, bucket: str, key: str, sample_id: str | None = None,
-                   dispatch: Dispatcher | None = None) -> str:
+                   dispatch: Dispatcher | None = None, options: dict | None = None) -> str:
     """Create the QUEUED record for s3://bucket/key and dispatch the job (by default to the work
-    queue); returns the sample id."""
+    queue); returns the sample id. ``options`` (e.g. {"preset": "streaming"}) travel with the job."""
     sample_id = sample_id or new_sample_id()
     records.create(sample_id, s3_uri(bucket, key))
-    send_job(records, JobArguments(sample_id, bucket, key), dispatch)
+    send_job(records, JobArguments(sample_id, bucket, key, options), dispatch)
     return sample_id
 
 

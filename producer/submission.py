@@ -15,7 +15,7 @@ from producer.enqueue import EnqueueFailed, enqueue_sample, new_sample_id
 
 
 def submit_inputs(inputs: Iterable[str], settings: Settings, records: SampleRecords,
-                  storage: Storage) -> tuple[list[dict], list[dict]]:
+                  storage: Storage, options: dict | None = None) -> tuple[list[dict], list[dict]]:
     """Upload local files, create records and send jobs.
 
     Returns (submitted, errors): ``{"sample_id", "input"}`` per queued sample and
@@ -26,7 +26,7 @@ def submit_inputs(inputs: Iterable[str], settings: Settings, records: SampleReco
         try:
             sample_id = new_sample_id()
             bucket, key = _locate(source, sample_id, settings, storage)
-            enqueue_sample(records, bucket, key, sample_id)
+            enqueue_sample(records, bucket, key, sample_id, options=options)
             submitted.append({"sample_id": sample_id, "input": source})
         except JobError as exc:
             errors.append({"input": source, "error": exc.as_dict()})

@@ -106,9 +106,35 @@ def test_a_completed_sample_is_not_processed_again(stack, worker, tone):
     assert again["updated_at"] == record["updated_at"]
 
 
-def _send_job(stack, sample_id, bucket, key):
+def test_a_jobs_preset_sets_the_house_loudness_and_the_descriptors_reach_the_record(stack, worker, tone, tmp_path):
+    run = run_cli(stack.env, "submit", str(tone), "--preset", "streaming", "--wait", "--json", "--timeout", "60")
+    [record] = json_lines(run.stdout)
+    assert record["status"] == "COMPLETED", record
+    results = record["results"]
+    assert results["house_format"]["target_lufs"] == -14.0
+    bucket, key = parse_s3_uri(results["artifacts"]["house.wav"])
+    aws.client("s3", stack.settings).download_file(bucket, key, str(tmp_path / "house.wav"))
+    assert ebur128(tmp_path / "house.wav")["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)
+    descriptors = results["descriptors"]
+    assert descriptors["sample_type"]["type"] == "one_shot" and descriptors["pitch"]["note"] == "A4"
+    assert [p["problem"] for p in descriptors["problems"]["found"]] == ["mono_in_stereo"]
+
+
+def test_bad_job_options_fail_the_sample_with_the_reason(stack, worker):
+    sample_id = f"bad-options-{uuid.uuid4()}"
+    records = SampleRecords(stack.settings)
+    records.create(sample_id, f"s3://{stack.env['INPUT_BUCKET']}/incoming/{sample_id}/x.wav")
+    _send_job(stack, sample_id, stack.env["INPUT_BUCKET"], f"incoming/{sample_id}/x.wav", {"preset": "loud"})
+    _wait_until_queue_drained(stack)
+    record = records.get(sample_id)
+    assert record["status"] == "FAILED" and record["error"]["code"] == "invalid_request"
+    assert "unknown loudness preset 'loud'" in record["error"]["message"]
+
+
+def _send_job(stack, sample_id, bucket, key, options=None):
     code = ("from audio_tasks.worker.tasks import process_sample;"
-            f"process_sample.delay({sample_id!r}, {bucket!r}, {key!r})")
+            f"process_sample.delay({sample_id!r}, {bucket!r}, {key!r}"
+            + (f", options={options!r})" if options else ")"))
     subprocess.run([sys.executable, "-c", code], env=stack.env, check=True, timeout=60)
 
 

@@ -14,9 +14,17 @@ def test_positional_and_keyword_arguments_bind_alike():
     expected = JobArguments("s-1", "bucket", "incoming/a.wav")
     assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav"], {}) == expected
     assert JobArguments.bind(["s-1"], {"key": "incoming/a.wav", "bucket": "bucket"}) == expected
-    with_options = JobArguments("s-1", "bucket", "incoming/a.wav", {"preset": "streaming"})
-    assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav"], {"options": {"preset": "streaming"}}) == with_options
-    assert with_options.call() == (["s-1", "bucket", "incoming/a.wav"], {"options": {"preset": "streaming"}})
+    assert expected.options is None  # a three-argument message is the job it always was
+
+
+def test_options_are_an_optional_json_object_and_travel_as_a_keyword():
+    options = {"preset": "streaming"}
+    expected = JobArguments("s-1", "bucket", "incoming/a.wav", options)
+    assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav"], {"options": options}) == expected
+    assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav", options], {}) == expected
+    assert JobArguments.bind(["s-1", "bucket", "incoming/a.wav", None], {}).options is None
+    assert expected.call() == (["s-1", "bucket", "incoming/a.wav"], {"options": options})
+    assert JobArguments("s-1", "bucket", "incoming/a.wav").call() == (["s-1", "bucket", "incoming/a.wav"], {})
 
 
 @pytest.mark.parametrize("args, kwargs, message", [
@@ -24,7 +32,8 @@ def test_positional_and_keyword_arguments_bind_alike():
     (["s-1", "b", " "], {}, "missing or empty fields: key"),
     (["s-1", 7, None], {}, "missing or empty fields: bucket, key"),
     (["s-1", "b", "k", {}, "extra"], {}, "got 5 positional arguments"),
-    (["s-1", "b", "k", "not an object"], {}, "options must be an object"),
+    (["s-1", "b", "k", "streaming"], {}, "options must be an object or null, got str"),
+    (["s-1", "b", "k"], {"options": ["streaming"]}, "options must be an object or null, got list"),
     (["s-1", "b", "k"], {"options": {"x": "y" * 5000}}, "options are longer than 4096 bytes"),
     (["a/b", "b", "k"], {}, "sample_id must be 1-128 letters"),
     (["s" * 129, "b", "k"], {}, "sample_id must be 1-128 letters"),
@@ -44,7 +53,10 @@ def test_the_fields_are_the_tasks_parameters(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the app's settings; nothing is sent
     from audio_tasks.worker.tasks import process_sample
 
-    assert tuple(inspect.signature(process_sample.run).parameters) == JOB_FIELDS + OPTIONAL_FIELDS
+    parameters = inspect.signature(process_sample.run).parameters
+    assert tuple(parameters) == JOB_FIELDS + OPTIONAL_FIELDS
+    assert [name for name, p in parameters.items() if p.default is p.empty] == list(JOB_FIELDS)
+    assert parameters["options"].default is JobArguments.options is None
 
 
 def test_a_derived_sample_id_is_uuid5_of_the_input_as_documented():

@@ -93,6 +93,15 @@ def test_audio_options_come_from_the_environment():
         Settings.from_env({**LOCAL, "WAVEFORM_BITS": "12"})
 
 
+def test_a_deployment_picks_a_loudness_preset_and_explicit_variables_override_it():
+    settings = Settings.from_env({**LOCAL, "LOUDNESS_PRESET": "podcast"})
+    assert (settings.audio.target_lufs, settings.audio.true_peak_ceiling_dbtp) == (-16.0, -1.0)
+    settings = Settings.from_env({**LOCAL, "LOUDNESS_PRESET": "streaming", "TARGET_LUFS": "-15"})
+    assert (settings.audio.target_lufs, settings.audio.true_peak_ceiling_dbtp) == (-15.0, -1.0)
+    with pytest.raises(ConfigError, match="LOUDNESS_PRESET='LOUD' must be one of EBU_R128, STREAMING, PODCAST"):
+        Settings.from_env({**LOCAL, "LOUDNESS_PRESET": "loud"})
+
+
 def test_monitoring_is_off_unless_enabled():
     assert not Settings.from_env(PROD).monitoring
     settings = Settings.from_env({**PROD, "MONITORING_ENABLED": "true", "FLOWER_BASIC_AUTH": "a:b"})

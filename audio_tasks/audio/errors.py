@@ -1,4 +1,5 @@
-"""Why the audio core refuses a file. The core's own errors: nothing here knows about AWS or Celery.
+"""Why the audio core refuses a file or a job's options. The core's own errors: nothing here
+knows about AWS or Celery.
 
 Every error names its ``ErrorCode``; ``retryable`` is True only where the machine, not the
 file, is at fault (a decoder killed by a signal it did not get from us, e.g. out of memory).
@@ -10,7 +11,7 @@ from audio_tasks.vocabulary import ErrorCode
 
 
 class AudioError(Exception):
-    """A file the core cannot process; ``message`` says why in one sentence."""
+    """A file (or options) the core cannot process; ``message`` says why in one sentence."""
 
     code = ErrorCode.INVALID_AUDIO
     retryable = False
@@ -35,3 +36,9 @@ class DecoderKilled(AudioError):
 
     code = ErrorCode.TRANSIENT_ERROR
     retryable = True
+
+
+class InvalidOptions(AudioError):
+    """A job's options the core cannot apply: an unknown preset or option, a value out of range."""
+
+    code = ErrorCode.INVALID_REQUEST

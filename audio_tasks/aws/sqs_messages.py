@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from audio_tasks import inbound
-from audio_tasks.message import JOB_FIELDS, TASK_NAME
+from audio_tasks.message import JOB_FIELDS, OPTIONAL_FIELDS, TASK_NAME
 from audio_tasks.vocabulary import ErrorCode
 
 
@@ -35,7 +35,7 @@ def describe(message: dict, reading: inbound.Reading | None = None) -> dict:
     match reading:
         case inbound.Job(arguments=job):
             info.update(shape=reading.shape, task=TASK_NAME, task_id=reading.task_id, sample_id=job.sample_id,
-                        args={name: getattr(job, name) for name in JOB_FIELDS})
+                        args={name: getattr(job, name) for name in JOB_FIELDS + OPTIONAL_FIELDS})
         case inbound.OtherTask():
             info.update(task=reading.task, task_id=reading.task_id, code=ErrorCode.UNKNOWN_TASK,
                         problem=f"unknown task {reading.task!r}: this queue's jobs are {TASK_NAME}")

@@ -66,10 +66,11 @@ class SampleJob:
         # producers such as the Lambda import the task module only to send messages.
         from audio_tasks.audio.pipeline import process_file
 
+        options = self.settings.audio.for_job(job.options)  # InvalidOptions: FAILED, invalid_request
         with tempfile.TemporaryDirectory(prefix="audio-tasks-") as tmp:
             source = Path(tmp) / "input"
             self.storage.download(job.bucket, job.key, source, max_bytes=self.settings.limits.max_bytes)
-            result = process_file(source, Path(tmp) / "out", self.settings.limits, self.settings.audio)
+            result = process_file(source, Path(tmp) / "out", self.settings.limits, options)
             artifacts = {
                 name: self.storage.upload_file(path, self.settings.output_bucket,
                                                artifact_key(job.sample_id, name),

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def process_sample(self, sample_id: str, bucket: str, key: str, options: dict | None = None) -> Status:
     """Process the sample whose input is s3://bucket/key; returns COMPLETED or raises JobFailed.
 
-    ``options`` travel with the job (``audio_tasks.message``); the job does not read them yet.
+    ``options``: the job's own audio choices, e.g. {"preset": "streaming"} (``audio_tasks.message``).
     """
     with job_context(str(sample_id), self.request.id):
         try:

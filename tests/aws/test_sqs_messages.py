@@ -26,12 +26,13 @@ def test_a_job_is_described_with_its_ids_and_arguments():
     assert (info["message_id"], info["receive_count"], info["sent_at"]) == (MESSAGE_ID, 2, "2025-11-24T16:00:00+00:00")
     assert info["task"] == "audio_tasks.process_sample" and info["task_id"] != MESSAGE_ID
     assert info["sample_id"] == "s-1"
-    assert info["args"] == {"sample_id": "s-1", "bucket": "audio-in", "key": "incoming/s-1/a.wav"}
+    assert info["args"] == {"sample_id": "s-1", "bucket": "audio-in", "key": "incoming/s-1/a.wav", "options": None}
 
 
 def test_keyword_arguments_are_read_too():
-    body = celery_message("audio_tasks.process_sample", [], {"sample_id": "s-1", "bucket": "b", "key": "k"})
-    assert describe(_sqs(body))["args"] == {"sample_id": "s-1", "bucket": "b", "key": "k"}
+    job = {"sample_id": "s-1", "bucket": "b", "key": "k", "options": {"preset": "podcast"}}
+    body = celery_message("audio_tasks.process_sample", [], job)
+    assert describe(_sqs(body))["args"] == job
 
 
 def test_a_plain_json_job_is_described_with_the_message_id_as_its_task_id():

@@ -40,11 +40,17 @@ def test_json_lines_for_good_and_bad_files_and_a_nonzero_exit(tmp_path):
 
 def test_out_writes_every_artifact_and_human_output_reads_well(tmp_path):
     source = write_float_wav(tmp_path / "tone.wav", stereo(sine(2, 48000, 1000, -20)), 48000)
-    run = _analyze(str(source), "--out", str(tmp_path / "out"), "--target-lufs", "-16")
+    run = _analyze(str(source), "--out", str(tmp_path / "out"), "--preset", "streaming", "--true-peak-ceiling", "-2")
     assert run.returncode == 0, run.stderr
     assert "LUFS" in run.stdout and "tone.wav" in run.stdout
     artifacts = sorted(p.name for p in (tmp_path / "out" / "tone.wav").iterdir())
     assert artifacts == ["analysis.json", "house.wav", "preview.mp3", "spectrogram.png", "waveform.json"]
     analysis = json.loads((tmp_path / "out" / "tone.wav" / "analysis.json").read_text())
-    assert analysis["house_format"]["target_lufs"] == -16.0
-    assert ebur128(tmp_path / "out" / "tone.wav" / "house.wav")["integrated_lufs"] == pytest.approx(-16.0, abs=0.5)
+    assert (analysis["house_format"]["target_lufs"], analysis["house_format"]["true_peak_ceiling_dbtp"]) == (-14, -2)
+    assert ebur128(tmp_path / "out" / "tone.wav" / "house.wav")["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)
+
+
+def test_a_loudness_option_out_of_range_is_a_usage_error(tmp_path):
+    source = write_float_wav(tmp_path / "tone.wav", stereo(sine(1, 48000, 1000, -30)), 48000)
+    bad = _analyze(str(source), "--target-lufs", "5")
+    assert bad.returncode == 2 and "target_lufs must be a number from -70 to 0, got 5.0" in bad.stderr
