@@ -36,7 +36,8 @@ from audio_tasks.local_stack import LocalStack, free_port
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "cloudformation" / "ecsAudioProcessing-cloudformation-template.json"
 ARTIFACTS = ROOT / "test-artifacts" / "image-smoke"
-ARTIFACT_NAMES = {"analysis.json", "house.wav", "preview.mp3", "spectrogram.png", "waveform.json"}
+ARTIFACT_NAMES = {"analysis.json", "house.wav", "preview.mp3", "preview.opus", "spectrogram.png", "waveform.json",
+                  "waveform-small.png", "waveform-large.png"}
 SIZE_GOAL_MB = 500
 FLOWER_AUTH = ("smoke", "not-a-secret")
 # Celery prints this from its signal handler, outside logging; the worker's own JSON line follows.

@@ -1,4 +1,4 @@
-"""Writing the house-format WAV and the MP3 preview with ffmpeg, byte-for-byte repeatably.
+"""Writing the house-format WAV and the previews with ffmpeg, byte-for-byte repeatably.
 
 ``-fflags +bitexact`` / ``-flags:a +bitexact`` and ``-map_metadata -1`` keep encoder
 version strings and source tags out of the files, so the same input and settings always
@@ -27,10 +27,11 @@ class HouseFormat:
     trim_end_s: float | None = None
 
 
-def _command(source: Path, filters: list[str], output: list[str]) -> list[str]:
+def _command(source: Path, filters: list[str], *outputs: list[str]) -> list[str]:
+    """One decode of ``source``, written to each output (its encoder arguments and path)."""
     chain = ",".join(filters) if filters else "anull"
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source),
-            "-map", "0:a:0", "-af", chain, *_BITEXACT, *output]
+    mapped = [arg for output in outputs for arg in ("-map", "0:a:0", "-af", chain, *_BITEXACT, *output)]
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source), *mapped]
 
 
 def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]:
@@ -44,8 +45,10 @@ def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]
     return _command(source, filters, ["-c:a", "pcm_s16le", "-f", "wav", str(dest)])
 
 
-def preview_command(source: Path, dest: Path, bitrate_kbps: int) -> list[str]:
-    return _command(source, [], ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-f", "mp3", str(dest)])
+def preview_command(source: Path, mp3: Path, mp3_kbps: int, opus: Path, opus_kbps: int) -> list[str]:
+    """Both previews from one decode: MP3 (LAME, CBR) and Ogg Opus (libopus, VBR, 48 kHz)."""
+    return _command(source, [], ["-c:a", "libmp3lame", "-b:a", f"{mp3_kbps}k", "-f", "mp3", str(mp3)],
+                    ["-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-f", "ogg", str(opus)])
 
 
 class Encoder:

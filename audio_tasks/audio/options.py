@@ -44,6 +44,7 @@ class AudioOptions:
     trim_silence: bool = False
     silence_threshold_dbfs: float = -60.0
     preview_bitrate_kbps: int = 128
+    opus_bitrate_kbps: int = 96
     waveform_samples_per_pixel: int = 256
     waveform_bits: int = 8
     descriptors: bool = True  # tempo, key, pitch, onsets, loop, problems (audio/descriptors/)

@@ -3,11 +3,13 @@
 ``process_file`` is the whole pure job: a path in, a ``ProcessResult`` (metadata,
 measurements, artifact files) out. The task shell and ``audio-tasks analyze`` both call
 it; neither knows how audio is measured. The MP3 preview is encoded by a second ffmpeg
-process while the analysis runs (both cores busy); the house-format WAV needs the
-measured loudness for its gain, so it is written once the analysis is done.
+process while the analysis runs (both cores busy), with the Ogg Opus preview from the
+same decode; the house-format WAV needs the measured loudness for its gain, so it is
+written once the analysis is done.
 
 Artifacts (``out_dir`` given): ``analysis.json``, ``house.wav``, ``preview.mp3``,
-``waveform.json`` (BBC audiowaveform v2) and ``spectrogram.png``.
+``preview.opus``, ``waveform.json`` (BBC audiowaveform v2) with ``waveform-small.png``
+and ``waveform-large.png``, and ``spectrogram.png``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from audio_tasks.audio.options import AudioOptions, Limits
 from audio_tasks.audio.silence import SilenceDetector
 from audio_tasks.audio.sniff import check_wav_data_size
 from audio_tasks.audio.spectrum import Spectrum
-from audio_tasks.audio.waveform import WaveformPeaks
+from audio_tasks.audio.waveform import WAVEFORM_IMAGES, WaveformPeaks
 
 # Headroom kept below the true-peak ceiling for what resampling to the house rate adds.
 _RESAMPLING_HEADROOM_DB = 0.2
@@ -64,8 +66,8 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
     preview = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        preview = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps),
-                          "MP3 preview")
+        preview = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps,
+                                          out_dir / "preview.opus", options.opus_bitrate_kbps), "previews")
     try:
         metadata, analysers, descriptors = _analyse(path, info, size, limits, options)
         measurements = {key: value for a in analysers.values() for key, value in _result(a).items()}
@@ -78,6 +80,7 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
         if out_dir is not None:
             preview.wait(limits.decode_timeout_s)
             result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
+            result.artifacts["preview.opus"] = out_dir / "preview.opus"
             _write_artifacts(path, out_dir, result, analysers, limits, options)
     except BaseException:
         if preview is not None:
@@ -175,6 +178,9 @@ def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers
     waveform = out_dir / "waveform.json"
     analysers["waveform"].write_json(waveform)
     result.artifacts["waveform.json"] = waveform
+    for name, size in WAVEFORM_IMAGES.items():
+        analysers["waveform"].write_png(out_dir / name, *size)
+        result.artifacts[name] = out_dir / name
     spectrogram = out_dir / "spectrogram.png"
     analysers["spectrum"].write_png(spectrogram)
     result.artifacts["spectrogram.png"] = spectrogram

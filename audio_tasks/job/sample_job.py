@@ -23,7 +23,7 @@ from audio_tasks.vocabulary import Status
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPES = {".json": "application/json", ".wav": "audio/wav", ".mp3": "audio/mpeg",
-                  ".png": "image/png"}
+                  ".opus": "audio/ogg", ".png": "image/png"}
 
 
 class SampleJob:

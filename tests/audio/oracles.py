@@ -16,6 +16,10 @@ from scipy.io import wavfile
 
 from audio_tasks.audio.ffmpeg import ffmpeg_exe
 
+# Every artifact a job writes, sorted.
+ARTIFACT_NAMES = ["analysis.json", "house.wav", "preview.mp3", "preview.opus", "spectrogram.png",
+                  "waveform-large.png", "waveform-small.png", "waveform.json"]
+
 
 def ffmpeg(*args: str) -> str:
     """Run ffmpeg; returns its stderr (where the analysis filters report)."""

@@ -10,7 +10,7 @@ import pytest
 from audio_tasks.audio.ffmpeg import probe
 from audio_tasks.audio.options import AudioOptions
 from audio_tasks.audio.pipeline import process_file
-from tests.audio.oracles import decode_s16, ebur128, ffmpeg, sine, write_float_wav
+from tests.audio.oracles import ARTIFACT_NAMES, decode_s16, ebur128, ffmpeg, sine, write_float_wav
 
 RATE = 48000
 
@@ -62,6 +62,26 @@ def test_preview_is_an_mp3_at_the_requested_bitrate(dynamic_48k, tmp_path):
     assert (info.container, info.codec, info.bit_rate_kbps) == ("mp3", "mp3", 96)
 
 
+def test_the_opus_preview_is_ogg_opus_at_48_khz_and_as_long_as_the_source(dynamic_48k, tmp_path):
+    result = process_file(dynamic_48k, tmp_path)
+    info = probe(result.artifacts["preview.opus"])
+    assert (info.container, info.codec, info.sample_rate) == ("ogg", "opus", 48000)
+    assert info.duration_s == pytest.approx(7.5, abs=0.03)
+
+
+def test_waveform_images_show_the_loud_and_the_quiet_half(tmp_path):
+    from matplotlib.image import imread
+
+    loud_then_quiet = np.concatenate([sine(2, RATE, 100, 20 * np.log10(0.8)), sine(2, RATE, 100, 20 * np.log10(0.1))])
+    result = process_file(write_float_wav(tmp_path / "in.wav", loud_then_quiet[:, None], RATE), tmp_path / "out")
+    for name, (width, height) in {"waveform-small.png": (120, 71), "waveform-large.png": (900, 201)}.items():
+        ink = imread(result.artifacts[name])[:, :, 3] > 0
+        assert ink.shape == (height, width)
+        heights = ink.sum(axis=0) / height  # each column spans min..max: 2 × peak of the full height
+        assert np.median(heights[:width // 2 - 2]) == pytest.approx(0.8, abs=0.05)
+        assert np.median(heights[width // 2 + 2:]) == pytest.approx(0.1, abs=0.05)
+
+
 @pytest.mark.parametrize("bits, samples_per_pixel", [(16, 256), (8, 512)])
 def test_waveform_peaks_agree_with_an_independent_decode(tmp_path, bits, samples_per_pixel):
     # A 16-bit mono source: the independent s16 decode is exact, so min/max must agree.
@@ -93,6 +113,6 @@ def test_spectrogram_is_a_png_with_axes(dynamic_48k, tmp_path):
 def test_artifacts_are_byte_for_byte_repeatable(dynamic_48k, tmp_path):
     first = process_file(dynamic_48k, tmp_path / "a")
     second = process_file(dynamic_48k, tmp_path / "b")
-    assert sorted(first.artifacts) == ["analysis.json", "house.wav", "preview.mp3", "spectrogram.png", "waveform.json"]
+    assert sorted(first.artifacts) == ARTIFACT_NAMES
     for name, path in first.artifacts.items():
         assert path.read_bytes() == second.artifacts[name].read_bytes(), name

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.audio.oracles import ebur128, sine, stereo, write_float_wav
+from tests.audio.oracles import ARTIFACT_NAMES, ebur128, sine, stereo, write_float_wav
 from tests.support import clean_env, json_lines
 
 pytestmark = pytest.mark.e2e  # runs real processes (see pyproject.toml's markers)
@@ -44,7 +44,7 @@ def test_out_writes_every_artifact_and_human_output_reads_well(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "LUFS" in run.stdout and "tone.wav" in run.stdout
     artifacts = sorted(p.name for p in (tmp_path / "out" / "tone.wav").iterdir())
-    assert artifacts == ["analysis.json", "house.wav", "preview.mp3", "spectrogram.png", "waveform.json"]
+    assert artifacts == ARTIFACT_NAMES
     analysis = json.loads((tmp_path / "out" / "tone.wav" / "analysis.json").read_text())
     assert (analysis["house_format"]["target_lufs"], analysis["house_format"]["true_peak_ceiling_dbtp"]) == (-14, -2)
     assert ebur128(tmp_path / "out" / "tone.wav" / "house.wav")["integrated_lufs"] == pytest.approx(-14.0, abs=0.5)
