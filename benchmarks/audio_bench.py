@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from audio_tasks.audio.ffmpeg import ffmpeg_exe
@@ -43,6 +44,9 @@ def pipeline_speed(work_dir: Path, minutes: float) -> list[Row]:
     analysis_s = _timed(lambda: process_file(source))
     out = work_dir / "speed-out"
     full_s = _timed(lambda: process_file(source, out, options=options))
+    without_descriptors_s = _timed(lambda: process_file(source, work_dir / "speed-out-plain",
+                                                        options=replace(options, descriptors=False)))
+    descriptor_share = full_s / without_descriptors_s - 1
     gain = house_gain_db(json.loads((out / "analysis.json").read_text()), options)
     chain_s = ebur128_s + _timed(lambda: _ffmpeg(
         "-i", str(source), "-af", f"volume={gain}dB,aresample=44100:resampler=soxr", "-c:a", "pcm_s16le",
@@ -56,6 +60,9 @@ def pipeline_speed(work_dir: Path, minutes: float) -> list[Row]:
         Row("full job time ÷ ffmpeg command chain", full_s / chain_s, "×", "≤ 0.8", full_s / chain_s <= 0.8,
             f"{label}: ours {full_s:.2f} s (analysis + house WAV + MP3 preview + artifacts), chain {chain_s:.2f} s "
             "(ebur128 pass, gain+resample to WAV, MP3 encode, one after another)"),
+        Row("descriptors' added time ÷ job without them", descriptor_share, "×", "≤ 0.30", descriptor_share <= 0.30,
+            f"{label}: full job {full_s:.2f} s, without tempo/key/pitch/onsets/loop/problems "
+            f"{without_descriptors_s:.2f} s"),
     ]
 
 

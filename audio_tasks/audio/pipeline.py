@@ -122,7 +122,7 @@ def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: Au
             "spectrum": Spectrum(rate),
         }
         descriptors = Descriptors(rate, channels) if options.descriptors else None
-        _feed_all(stream, list(analysers.values()) + (descriptors.analysers() if descriptors else []))
+        _feed_all(stream, list(analysers.values()) + ([descriptors] if descriptors else []))
         frames = stream.frames
     _check_complete(info, frames / rate)
     analysers["levels"].finish()

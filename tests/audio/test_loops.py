@@ -15,9 +15,7 @@ NO_SILENCE = {"longest_silence_s": 0.0, "longest_silence_start_s": None}
 def describe(signal, rate=RATE):
     signal = np.asarray(signal, dtype=np.float32)
     signal = signal[:, None] if signal.ndim == 1 else signal
-    descriptors = Descriptors(rate, signal.shape[1])
-    for analyser in descriptors.analysers():
-        feed(analyser, signal)
+    descriptors = feed(Descriptors(rate, signal.shape[1]), signal)
     return descriptors.result(len(signal) / rate, [0.0] * signal.shape[1], NO_SILENCE, None)
 
 
@@ -105,10 +103,8 @@ def test_every_descriptor_has_a_status_and_a_fixed_schema():
 def test_a_descriptor_that_fails_is_recorded_and_the_others_still_report():
     """Declared stereo, fed three channels: the seam and channel analysers cannot take the
     blocks and fail; the mixdown-based ones (onsets, tempo, key, pitch) work on."""
-    descriptors = Descriptors(RATE, 2)
     signal = np.repeat(drum_loop(120, 8, RATE)[0][:, None], 3, axis=1)
-    for analyser in descriptors.analysers():
-        feed(analyser, signal)
+    descriptors = feed(Descriptors(RATE, 2), signal)
     result = descriptors.result(len(signal) / RATE, [0.0, 0.0], NO_SILENCE, None)
     assert result["problems"]["status"] == result["loop"]["status"] == "failed"
     assert result["problems"]["reason"].startswith("ValueError") and result["problems"]["found"] is None

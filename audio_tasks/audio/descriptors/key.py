@@ -1,7 +1,7 @@
 """Key and scale: a long-term chroma vector matched to key profiles (Krumhansl–Schmuckler).
 
 - Chroma: the mono mixdown in Hann frames of ~0.37 s (16384 samples at 44.1 kHz: 2.7 Hz
-  bins, finer than a semitone from 55 Hz up), half overlapping; the magnitude of every
+  bins, finer than a semitone from 55 Hz up), not overlapping; the magnitude of every
   bin from A1 (55 Hz) to C7 (2093 Hz) is added to its pitch class, A4 = 440 Hz, equal
   temperament. The file's chroma is the sum over frames (12 numbers, whatever the length).
 - Key: the Pearson correlation of that chroma with the 24 rotations of the
@@ -36,7 +36,7 @@ class ChromaMeter:
 
     def __init__(self, sample_rate: int, channels: int = 1):
         self.n_fft = 1 << int(np.round(np.log2(0.37 * sample_rate)))
-        self.hop = self.n_fft // 2
+        self.hop = self.n_fft  # no overlap: a file-long sum needs no more (and costs half)
         self._window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
         frequencies = np.fft.rfftfreq(self.n_fft, 1 / sample_rate)
         self._bins = np.flatnonzero((frequencies >= LOWEST_HZ) & (frequencies <= HIGHEST_HZ))
@@ -56,15 +56,16 @@ class ChromaMeter:
         self._pending = buffer[count * self.hop:]
 
     def _add(self, frames: np.ndarray) -> None:
-        spectrum = np.abs(fft.rfft(frames * self._window, axis=1)[:, self._bins]).astype(np.float64)
-        power = spectrum ** 2
+        spectrum = np.abs(fft.rfft(frames * self._window, axis=1)[:, self._bins])
+        power = np.square(spectrum, dtype=np.float64)
         mean_power = power.mean(axis=1)
         sounding = mean_power > _SILENT_POWER * self.n_fft
         if not sounding.any():
             return
         spectrum, power, mean_power = spectrum[sounding], power[sounding], mean_power[sounding]
-        self.chroma += np.bincount(self._pitch_class, weights=spectrum.sum(axis=0), minlength=12)
-        log_flatness = np.log(np.maximum(power, 1e-30)).mean(axis=1) - np.log(mean_power)
+        self.chroma += np.bincount(self._pitch_class, weights=spectrum.sum(axis=0, dtype=np.float64), minlength=12)
+        # log of the geometric mean = mean of log|X|² = 2 × mean of log|X| (float32 is plenty here)
+        log_flatness = 2 * np.log(np.maximum(spectrum, 1e-15)).mean(axis=1, dtype=np.float64) - np.log(mean_power)
         self._log_flatness_sum += float((mean_power * log_flatness).sum())
         self._energy_sum += float(mean_power.sum())
 

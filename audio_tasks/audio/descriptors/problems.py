@@ -41,11 +41,12 @@ class ChannelScan:
         self._difference = np.zeros(channels)
 
     def feed(self, block: np.ndarray) -> None:
-        self._energy += np.einsum("ij,ij->j", block, block, dtype=np.float64)
+        # float32 sums per 64k-frame block (exact enough), accumulated in float64.
+        self._energy += np.einsum("ij,ij->j", block, block)
         if block.shape[1] > 1:
-            difference = block - block[:, :1]
-            self._difference += np.einsum("ij,ij->j", difference, difference, dtype=np.float64)
-        if np.abs(block).max(initial=0.0) < CLIP_LEVEL:
+            difference = block[:, 1:] - block[:, :1]
+            self._difference[1:] += np.einsum("ij,ij->j", difference, difference)
+        if not len(block) or max(block.max(), -block.min()) < CLIP_LEVEL:
             self._close_runs(np.arange(block.shape[1]))
             return
         for channel in range(block.shape[1]):
