@@ -19,6 +19,7 @@ import numpy as np
 from scipy import fft
 
 from audio_tasks.audio.descriptors.status import NOT_APPLICABLE, outcome
+from audio_tasks.audio.blocks import FrameCutter
 from audio_tasks.audio.mixdown import mixdown
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -36,24 +37,20 @@ class ChromaMeter:
 
     def __init__(self, sample_rate: int, channels: int = 1):
         self.n_fft = 1 << int(np.round(np.log2(0.37 * sample_rate)))
-        self.hop = self.n_fft  # no overlap: a file-long sum needs no more (and costs half)
+        self._frames_cut = FrameCutter(self.n_fft)  # no overlap: a file-long sum needs no more (and costs half)
         self._window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
         frequencies = np.fft.rfftfreq(self.n_fft, 1 / sample_rate)
         self._bins = np.flatnonzero((frequencies >= LOWEST_HZ) & (frequencies <= HIGHEST_HZ))
         midi = 69 + 12 * np.log2(frequencies[self._bins] / 440.0)
         self._pitch_class = np.round(midi).astype(int) % 12
-        self._pending = np.zeros(0, dtype=np.float32)
         self.chroma = np.zeros(12)
         self._log_flatness_sum = 0.0  # Σ energy × log(flatness)
         self._energy_sum = 0.0
 
     def feed(self, block: np.ndarray) -> None:
-        buffer = np.concatenate([self._pending, mixdown(block)])
-        count = (len(buffer) - self.n_fft) // self.hop + 1 if len(buffer) >= self.n_fft else 0
-        if count:
-            frames = np.lib.stride_tricks.sliding_window_view(buffer, self.n_fft)[::self.hop][:count]
+        frames = self._frames_cut.frames(mixdown(block))
+        if len(frames):
             self._add(frames)
-        self._pending = buffer[count * self.hop:]
 
     def _add(self, frames: np.ndarray) -> None:
         spectrum = np.abs(fft.rfft(frames * self._window, axis=1)[:, self._bins])
@@ -71,11 +68,12 @@ class ChromaMeter:
 
     def _flush(self) -> None:
         """Analyse what is left as one zero-padded frame (short files have only that)."""
-        if len(self._pending) > self.n_fft // 8 or not self._energy_sum and len(self._pending):
+        rest = self._frames_cut.remainder
+        if rest is not None and (len(rest) > self.n_fft // 8 or not self._energy_sum and len(rest)):
             frame = np.zeros(self.n_fft, dtype=np.float32)
-            frame[:len(self._pending)] = self._pending[-self.n_fft:]
+            frame[:len(rest)] = rest
             self._add(frame[None, :])
-        self._pending = np.zeros(0, dtype=np.float32)
+        self._frames_cut.remainder = None  # analysed: once only
 
     def flatness(self) -> float | None:
         """Energy-weighted geometric mean of the frames' spectral flatness (0..1)."""

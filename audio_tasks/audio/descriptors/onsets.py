@@ -24,10 +24,10 @@ have its ripples scaled up into onsets; a drum hit after a decay rises by 8–60
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from audio_tasks.audio.blocks import FrameCutter
 from audio_tasks.audio.mixdown import mixdown
 
 FRAME_RATE = 100.0  # nominal envelope frames per second
@@ -50,18 +50,16 @@ class OnsetEnvelope:
         self.n_fft = 1 << int(np.ceil(np.log2(2 * self.hop)))
         self._window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
         self._band_starts = _band_starts(sample_rate, self.n_fft)
-        self._pending = np.zeros(self.n_fft // 2, dtype=np.float32)  # centre the first frame on t = 0
+        self._frames_cut = FrameCutter(self.n_fft, self.hop)
+        self._frames_cut.frames(np.zeros(self.n_fft // 2, dtype=np.float32))  # centre the first frame on t = 0
         self._previous_db: np.ndarray | None = None
         self._loudest_db = -np.inf
         self._flux: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
-        buffer = np.concatenate([self._pending, mixdown(block)])
-        count = (len(buffer) - self.n_fft) // self.hop + 1 if len(buffer) >= self.n_fft else 0
-        if count:
-            frames = sliding_window_view(buffer, self.n_fft)[::self.hop][:count]
+        frames = self._frames_cut.frames(mixdown(block))
+        if len(frames):
             self._flux.append(self._band_flux(frames))
-        self._pending = buffer[count * self.hop:]
 
     def _band_flux(self, frames: np.ndarray) -> np.ndarray:
         spectrum = fft.rfft(frames * self._window, axis=1)

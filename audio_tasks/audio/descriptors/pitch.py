@@ -25,6 +25,7 @@ from scipy import fft
 
 from audio_tasks.audio.descriptors.key import PITCH_CLASSES
 from audio_tasks.audio.descriptors.status import NOT_APPLICABLE, outcome
+from audio_tasks.audio.blocks import FrameCutter
 from audio_tasks.audio.mixdown import mixdown
 
 ANALYSED_S = 5.0
@@ -44,11 +45,9 @@ class PitchTracker:
         self._rate = sample_rate
         self._longest = int(math.ceil(sample_rate / LOWEST_HZ))  # τ_max and the window W
         self._shortest = max(2, int(sample_rate / HIGHEST_HZ))
-        self._frame = 2 * self._longest
         self._n_fft = 1 << int(math.ceil(math.log2(3 * self._longest)))
-        self._hop = max(1, round(sample_rate / 100))
+        self._frames_cut = FrameCutter(2 * self._longest, max(1, round(sample_rate / 100)))  # 2τ_max every 10 ms
         self._budget = int(ANALYSED_S * sample_rate)  # samples still to take
-        self._pending = np.zeros(0, dtype=np.float32)
         self._f0: list[np.ndarray] = []
         self._aperiodicity: list[np.ndarray] = []
         self._energy: list[np.ndarray] = []
@@ -58,13 +57,9 @@ class PitchTracker:
             return
         mono = mixdown(block[:self._budget])
         self._budget -= len(mono)
-        buffer = np.concatenate([self._pending, mono])
-        count = (len(buffer) - self._frame) // self._hop + 1 if len(buffer) >= self._frame else 0
-        if count:
-            frames = np.lib.stride_tricks.sliding_window_view(buffer, self._frame)[::self._hop][:count]
-            for start in range(0, count, _BATCH):
-                self._analyse(frames[start:start + _BATCH])
-        self._pending = buffer[count * self._hop:]
+        frames = self._frames_cut.frames(mono)
+        for start in range(0, len(frames), _BATCH):
+            self._analyse(frames[start:start + _BATCH])
 
     def _analyse(self, frames: np.ndarray) -> None:
         window = self._longest
