@@ -1,8 +1,8 @@
-"""The closed vocabulary shared by every process: record statuses and error codes.
+"""The closed vocabulary shared by every process: record statuses, descriptor statuses, error codes.
 
 Each is defined once here and used everywhere — workers, producers, the Lambda, the DLQ
 tools — so a code in a record, a log line or an HTTP reply always means the same thing.
-Both enums are ``StrEnum``: they serialise as their plain string values (JSON, DynamoDB).
+Every enum is a ``StrEnum``: they serialise as their plain string values (JSON, DynamoDB).
 """
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ class Status(StrEnum):
 
 
 FINAL_STATES = frozenset({Status.COMPLETED, Status.FAILED})
+
+
+class DescriptorStatus(StrEnum):
+    """A sample descriptor's outcome (``analysis.json``, the record's results): each has one."""
+
+    OK = "ok"
+    NOT_APPLICABLE = "not_applicable"  # not meaningful for this sound (no pulse in a drone): with a reason
+    FAILED = "failed"  # its analyser raised (logged, with the reason); the job still completes
 
 
 class ErrorCode(StrEnum):

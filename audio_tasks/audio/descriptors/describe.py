@@ -25,9 +25,10 @@ from audio_tasks.audio.descriptors.key import FIELDS as KEY_FIELDS
 from audio_tasks.audio.descriptors.onsets import MAX_LISTED_ONSETS, OnsetEnvelope, pick_onsets
 from audio_tasks.audio.descriptors.pitch import FIELDS as PITCH_FIELDS
 from audio_tasks.audio.descriptors.pitch import PitchTracker
-from audio_tasks.audio.descriptors.status import FAILED, NOT_APPLICABLE, OK, Guarded, failure, outcome
+from audio_tasks.audio.descriptors.status import Guarded, failed, failure, not_applicable, outcome
 from audio_tasks.audio.descriptors.tempo import estimate_period, track_beats
 from audio_tasks.audio.mixdown import mixdown
+from audio_tasks.vocabulary import DescriptorStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,7 @@ class Descriptors:
             "pitch": self._pitch(kind),
             "sample_type": kind,
             "loop": _guarded(self.seam, LOOP_FIELDS, lambda: self._loop(duration_s, tempo)),
-            "problems": _guarded(self.channels, PROBLEM_FIELDS, lambda: outcome(PROBLEM_FIELDS, found=problems.find_problems(
-                sample_rate=self.sample_rate, channels=self.channels.analyser.result(), dc_offset=dc_offset,
-                silence=silence, band=band))),
+            "problems": _guarded(self.channels, PROBLEM_FIELDS, lambda: self._problems(dc_offset, silence, band)),
         }
 
     def _onsets(self) -> dict:
@@ -87,17 +86,17 @@ class Descriptors:
         return outcome(ONSET_FIELDS, count=len(frames), times_s=times)
 
     def _tempo(self, onsets: dict, duration_s: float) -> dict:
-        if onsets["status"] != OK:
-            return outcome(TEMPO_FIELDS, FAILED, "the onset envelope failed")
+        if onsets["status"] != DescriptorStatus.OK:
+            return failed(TEMPO_FIELDS, "the onset envelope failed")
         if onsets["count"] < MIN_ONSETS:
-            return outcome(TEMPO_FIELDS, NOT_APPLICABLE, f"{onsets['count']} onsets: a tempo needs {MIN_ONSETS}")
+            return not_applicable(TEMPO_FIELDS, f"{onsets['count']} onsets: a tempo needs {MIN_ONSETS}")
         frame_rate = self.onsets.analyser.frame_rate
         periodicity = estimate_period(self._envelope, frame_rate)
         if periodicity is None:
-            return outcome(TEMPO_FIELDS, NOT_APPLICABLE, "too short to hold two beats")
+            return not_applicable(TEMPO_FIELDS, "too short to hold two beats")
         if periodicity.confidence < MIN_TEMPO_CONFIDENCE:
-            return outcome(TEMPO_FIELDS, NOT_APPLICABLE, f"no steady pulse: confidence {periodicity.confidence:.2f} "
-                           f"< {MIN_TEMPO_CONFIDENCE}", confidence=periodicity.confidence)
+            return not_applicable(TEMPO_FIELDS, f"no steady pulse: confidence {periodicity.confidence:.2f} "
+                                  f"< {MIN_TEMPO_CONFIDENCE}", confidence=periodicity.confidence)
         bpm = periodicity.bpm(frame_rate)
         beats, misfit = loops.beat_fit(duration_s, bpm)
         if beats >= 1 and misfit <= loops.MAX_MISFIT_BEATS:
@@ -109,7 +108,7 @@ class Descriptors:
 
     def _loop(self, duration_s: float, tempo: dict) -> dict:
         seam = self.seam.analyser.seam()
-        if tempo["status"] != OK:
+        if tempo["status"] != DescriptorStatus.OK:
             return outcome(LOOP_FIELDS, loopable=False, why_not="no tempo", **seam)
         beats, misfit = loops.beat_fit(duration_s, tempo["bpm"])
         why_not = None
@@ -120,18 +119,23 @@ class Descriptors:
         return outcome(LOOP_FIELDS, loopable=why_not is None, beats=beats, misfit_beats=round(misfit, 3),
                        why_not=why_not, **seam)
 
+    def _problems(self, dc_offset: list[float], silence: dict, band: dict | None) -> dict:
+        found = problems.find_problems(sample_rate=self.sample_rate, channels=self.channels.analyser.result(),
+                                       dc_offset=dc_offset, silence=silence, band=band)
+        return outcome(PROBLEM_FIELDS, found=found)
+
     def _pitch(self, kind: dict) -> dict:
-        if kind["status"] != OK:
-            return outcome(PITCH_FIELDS, FAILED, "the sample type is unknown")
+        if kind["status"] != DescriptorStatus.OK:
+            return failed(PITCH_FIELDS, "the sample type is unknown")
         if kind["type"] != "one_shot":
-            return outcome(PITCH_FIELDS, NOT_APPLICABLE, f"not a one-shot ({kind['type']})")
+            return not_applicable(PITCH_FIELDS, f"not a one-shot ({kind['type']})")
         return _guarded(self.pitch, PITCH_FIELDS, self.pitch.analyser.result)
 
 
 def _sample_type(duration_s: float, onsets: dict, tempo: dict) -> dict:
-    if onsets["status"] != OK:
-        return outcome(TYPE_FIELDS, FAILED, "the onsets failed")
-    kind, why = loops.sample_type(duration_s, onsets["count"], tempo["status"] == OK)
+    if onsets["status"] != DescriptorStatus.OK:
+        return failed(TYPE_FIELDS, "the onsets failed")
+    kind, why = loops.sample_type(duration_s, onsets["count"], tempo["status"] == DescriptorStatus.OK)
     return outcome(TYPE_FIELDS, type=kind, why=why)
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft
 
-from audio_tasks.audio.descriptors.status import NOT_APPLICABLE, outcome
 from audio_tasks.audio.blocks import FrameCutter
+from audio_tasks.audio.descriptors.status import not_applicable, outcome
 from audio_tasks.audio.mixdown import mixdown
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -83,15 +83,14 @@ class ChromaMeter:
     def result(self) -> dict:
         flatness = self.flatness()
         if flatness is None:
-            return outcome(FIELDS, NOT_APPLICABLE, "no sound between 55 Hz and 2 kHz")
+            return not_applicable(FIELDS, "no sound between 55 Hz and 2 kHz")
         tonic, minor, confidence = find_key(self.chroma)
         measured = {"spectral_flatness": round(flatness, 4), "confidence": round(confidence, 3)}
         if flatness > MAX_FLATNESS:
-            return outcome(FIELDS, NOT_APPLICABLE, f"not tonal: spectral flatness {flatness:.2f} > {MAX_FLATNESS}",
-                           **measured)
+            return not_applicable(FIELDS, f"not tonal: spectral flatness {flatness:.2f} > {MAX_FLATNESS}", **measured)
         if confidence < MIN_CONFIDENCE:
-            return outcome(FIELDS, NOT_APPLICABLE,
-                           f"no clear key: best profile correlation {confidence:.2f} < {MIN_CONFIDENCE}", **measured)
+            return not_applicable(FIELDS, f"no clear key: best profile correlation {confidence:.2f} < {MIN_CONFIDENCE}",
+                                  **measured)
         return outcome(FIELDS, key=PITCH_CLASSES[tonic], scale="minor" if minor else "major", **measured)
 
 

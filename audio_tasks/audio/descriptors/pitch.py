@@ -23,9 +23,9 @@ import math
 import numpy as np
 from scipy import fft
 
-from audio_tasks.audio.descriptors.key import PITCH_CLASSES
-from audio_tasks.audio.descriptors.status import NOT_APPLICABLE, outcome
 from audio_tasks.audio.blocks import FrameCutter
+from audio_tasks.audio.descriptors.key import PITCH_CLASSES
+from audio_tasks.audio.descriptors.status import not_applicable, outcome
 from audio_tasks.audio.mixdown import mixdown
 
 ANALYSED_S = 5.0
@@ -104,19 +104,19 @@ class PitchTracker:
 
     def result(self) -> dict:
         if not self._energy:
-            return outcome(FIELDS, NOT_APPLICABLE, "too short to measure a pitch")
+            return not_applicable(FIELDS, "too short to measure a pitch")
         energy = np.concatenate(self._energy)
         f0, aperiodicity = np.concatenate(self._f0), np.concatenate(self._aperiodicity)
         sounding = (energy > 0) & (energy >= energy.max() * 10 ** (-SOUNDING_DB / 10))
         periodic = sounding & (aperiodicity < THRESHOLD)
         if not periodic.any():
-            return outcome(FIELDS, NOT_APPLICABLE, "no periodic sound: not a pitched note")
+            return not_applicable(FIELDS, "no periodic sound: not a pitched note")
         frequency = float(np.exp(np.median(np.log(f0[periodic]))))
         cents_off = 1200 * np.abs(np.log2(f0 / frequency))
         confidence = float(np.count_nonzero(periodic & (cents_off <= SAME_NOTE_CENTS)) / np.count_nonzero(sounding))
         if confidence < MIN_CONFIDENCE:
-            return outcome(FIELDS, NOT_APPLICABLE, f"no steady pitch: confidence {confidence:.2f} < {MIN_CONFIDENCE}",
-                           confidence=round(confidence, 3))
+            return not_applicable(FIELDS, f"no steady pitch: confidence {confidence:.2f} < {MIN_CONFIDENCE}",
+                                  confidence=round(confidence, 3))
         return outcome(FIELDS, **note(frequency), confidence=round(confidence, 3))
 
 

@@ -11,22 +11,31 @@ from __future__ import annotations
 
 import logging
 
-OK, NOT_APPLICABLE, FAILED = "ok", "not_applicable", "failed"
+from audio_tasks.vocabulary import DescriptorStatus
 
 log = logging.getLogger(__name__)
 
 
-def outcome(fields: tuple[str, ...], status: str = OK, reason: str | None = None, **values) -> dict:
+def outcome(fields: tuple[str, ...], status: DescriptorStatus = DescriptorStatus.OK, reason: str | None = None,
+            **values) -> dict:
     """A descriptor: ``status``, a ``reason`` unless ok, and every field (None if not given)."""
     unknown = set(values) - set(fields)
     if unknown:
         raise ValueError(f"fields not in the schema: {sorted(unknown)}")
-    return {"status": status, **({"reason": reason} if status != OK else {}),
+    return {"status": status, **({"reason": reason} if status != DescriptorStatus.OK else {}),
             **{name: values.get(name) for name in fields}}
 
 
+def not_applicable(fields: tuple[str, ...], reason: str, **values) -> dict:
+    return outcome(fields, DescriptorStatus.NOT_APPLICABLE, reason, **values)
+
+
+def failed(fields: tuple[str, ...], reason: str) -> dict:
+    return outcome(fields, DescriptorStatus.FAILED, reason)
+
+
 def failure(fields: tuple[str, ...], error: BaseException) -> dict:
-    return outcome(fields, FAILED, f"{type(error).__name__}: {error}")
+    return failed(fields, f"{type(error).__name__}: {error}")
 
 
 class Guarded:
