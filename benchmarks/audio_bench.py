@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -37,42 +39,75 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, timeout=900)
 
 
-def pipeline_speed(work_dir: Path, minutes: float) -> list[Row]:
+def pipeline_speed(work_dir: Path, minutes: float, pairs: int = 3) -> list[Row]:
     source = make_mp3(work_dir / f"speed-{minutes:g}min.mp3", minutes)
     options = AudioOptions()
     ebur128_s = _timed(lambda: _ffmpeg("-i", str(source), "-af", "ebur128=peak=true", "-f", "null", "-"))
-    analysis_s = _timed(lambda: process_file(source))
+    plain = replace(options, descriptors=False)
+    analysis_s = _timed(lambda: process_file(source, options=plain))  # what ebur128 measures, and more
     out = work_dir / "speed-out"
-    full_s = _timed(lambda: process_file(source, out, options=options))
-    without_descriptors_s = _timed(lambda: process_file(source, work_dir / "speed-out-plain",
-                                                        options=replace(options, descriptors=False)))
-    descriptor_share = full_s / without_descriptors_s - 1
+    runs = _paired(lambda: process_file(source, out, options=options),
+                   lambda: process_file(source, work_dir / "speed-out-plain", options=plain), pairs)
+    (with_s, without_s), (with_cpu, without_cpu) = runs["wall"], runs["cpu"]
+    full_s = statistics.median(with_s)
+    descriptor_share = statistics.median(a / b for a, b in zip(with_s, without_s)) - 1
+    descriptor_cpu = statistics.median(a / b for a, b in zip(with_cpu, without_cpu)) - 1
     gain = house_gain_db(json.loads((out / "analysis.json").read_text()), options)
     chain_s = ebur128_s + _timed(lambda: _ffmpeg(
         "-i", str(source), "-af", f"volume={gain}dB,aresample=44100:resampler=soxr", "-c:a", "pcm_s16le",
         str(work_dir / "chain-house.wav"))) + _timed(lambda: _ffmpeg(
-            "-i", str(source), "-c:a", "libmp3lame", "-b:a", "128k", str(work_dir / "chain-preview.mp3")))
+            "-i", str(source), "-c:a", "libmp3lame", "-b:a", "128k", str(work_dir / "chain-preview.mp3"))) + _timed(
+        lambda: _ffmpeg("-i", str(source), "-c:a", "libopus", "-b:a", "96k", str(work_dir / "chain-preview.opus")))
     label = f"{minutes:g}-min stereo MP3"
     return [
         Row("analysis time ÷ ffmpeg ebur128=peak=true", analysis_s / ebur128_s, "×", "≤ 1.0", analysis_s / ebur128_s <= 1.0,
             f"{label}: ours {analysis_s:.2f} s (decode + loudness, LRA, true peak, levels, silence, waveform, "
-            f"spectrum), ffmpeg {ebur128_s:.2f} s"),
+            f"spectrum; the descriptors have rows of their own), ffmpeg {ebur128_s:.2f} s"),
         Row("full job time ÷ ffmpeg command chain", full_s / chain_s, "×", "≤ 0.8", full_s / chain_s <= 0.8,
-            f"{label}: ours {full_s:.2f} s (analysis + house WAV + MP3 preview + artifacts), chain {chain_s:.2f} s "
-            "(ebur128 pass, gain+resample to WAV, MP3 encode, one after another)"),
+            f"{label}: ours {full_s:.2f} s (median of {pairs}: analysis + descriptors + house WAV + MP3 and Opus "
+            f"previews + artifacts), chain {chain_s:.2f} s (ebur128 pass, gain+resample to WAV, MP3 encode, "
+            "Opus encode, one after another)"),
         Row("descriptors' added time ÷ job without them", descriptor_share, "×", "≤ 0.30", descriptor_share <= 0.30,
-            f"{label}: full job {full_s:.2f} s, without tempo/key/pitch/onsets/loop/problems "
-            f"{without_descriptors_s:.2f} s"),
+            f"{label}: median of {pairs} paired runs (ABBA order) of the full job with and without "
+            f"tempo/key/pitch/onsets/loop/problems: {_seconds(with_s)} vs {_seconds(without_s)}"),
+        Row("descriptors' added CPU ÷ job CPU without them", descriptor_cpu, "×",
+            detail=f"{label}: the same runs' CPU time (all threads and the ffmpeg processes): {_seconds(with_cpu)} "
+                   f"vs {_seconds(without_cpu)}; it depends less on the machine's load than the wall time"),
     ]
 
 
+def _paired(a, b, pairs: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU times of ``a`` and ``b`` run alternately (a b, b a, ...), so a drifting
+    machine load weighs on both alike: {"wall": (a's, b's), "cpu": (a's, b's)}."""
+    times = {"wall": ([], []), "cpu": ([], [])}
+    for pair in range(pairs):
+        for index in (0, 1) if pair % 2 == 0 else (1, 0):
+            wall, cpu = _wall_and_cpu((a, b)[index])
+            times["wall"][index].append(wall)
+            times["cpu"][index].append(cpu)
+    return times
+
+
+def _wall_and_cpu(call) -> tuple[float, float]:
+    """Seconds of ``call``: wall time, and CPU time of this process's threads and of the
+    child processes it waited for (the decoder and encoders)."""
+    began, cpu = time.perf_counter(), _cpu_s()
+    call()
+    return time.perf_counter() - began, _cpu_s() - cpu
+
+
+def _cpu_s() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _seconds(times: list[float]) -> str:
+    return "/".join(f"{t:.2f}" for t in times) + " s"
+
+
 def memory_vs_duration(work_dir: Path, durations: tuple[float, ...]) -> list[Row]:
-    peaks = {}
-    for minutes in durations:
-        source = make_mp3(work_dir / f"memory-{minutes:g}min.mp3", minutes)
-        run = subprocess.run([sys.executable, "-m", "benchmarks.peak_rss", str(source), str(work_dir / "memory-out")],
-                             capture_output=True, text=True, check=True, timeout=1800)
-        peaks[minutes] = json.loads(run.stdout.strip().splitlines()[-1])
+    sources = {minutes: make_mp3(work_dir / f"memory-{minutes:g}min.mp3", minutes) for minutes in durations}
+    peaks = {minutes: _peak_rss(source, work_dir) for minutes, source in sources.items()}
     rows = [Row(f"peak RSS, full job, {m:g}-min input", p["self_mib"], "MiB",
                 "≤ 250 MiB" if m == max(durations) else "report",
                 p["self_mib"] <= 250 if m == max(durations) else None,
@@ -80,4 +115,16 @@ def memory_vs_duration(work_dir: Path, durations: tuple[float, ...]) -> list[Row
     growth = peaks[max(durations)]["self_mib"] / peaks[min(durations)]["self_mib"]
     rows.append(Row(f"peak RSS growth {max(durations):g} ÷ {min(durations):g} min", growth, "×", "≤ 1.25 (flat)",
                     growth <= 1.25))
+    shortest = min(durations)
+    with_mib = peaks[shortest]["self_mib"]
+    without_mib = _peak_rss(sources[shortest], work_dir, "--no-descriptors")["self_mib"]
+    rows.append(Row(f"peak RSS with ÷ without descriptors, {shortest:g} min", with_mib / without_mib, "×",
+                    detail=f"{with_mib:.0f} vs {without_mib:.0f} MiB"))
     return rows
+
+
+def _peak_rss(source: Path, work_dir: Path, *flags: str) -> dict:
+    """The full job on ``source`` in a fresh process: its peak RSS and its ffmpeg children's."""
+    run = subprocess.run([sys.executable, "-m", "benchmarks.peak_rss", str(source), str(work_dir / "memory-out"),
+                          *flags], capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(run.stdout.strip().splitlines()[-1])

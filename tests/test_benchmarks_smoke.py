@@ -28,8 +28,10 @@ def test_smoke_run_measures_every_row(tmp_path):
                      "SQS requests per idle worker-minute", "Celery worker throughput ÷ boto3 baseline loop",
                      "CPU-bound throughput, 2 ÷ 1 worker processes", "analysis time ÷ ffmpeg ebur128=peak=true",
                      "full job time ÷ ffmpeg command chain", "Lambda handler cold import ÷ import boto3",
-                     "audio-tasks submit ÷ raw send_message_batch loop", "monitoring: cost per idle worker-hour"):
+                     "audio-tasks submit ÷ raw send_message_batch loop", "monitoring: cost per idle worker-hour",
+                     "descriptors' added time ÷ job without them", "descriptors' added CPU ÷ job CPU without them"):
         assert expected in names
+    assert any(name.startswith("peak RSS with ÷ without descriptors") for name in names)
     assert all(math.isfinite(row["value"]) for row in rows)
     assert all(row["passed"] in (True, False) for row in rows if row["target"] != "report")
     load = next(row for row in rows if row["name"] == "SQS requests per job at load")
