@@ -110,8 +110,7 @@ def memory_vs_duration(work_dir: Path, durations: tuple[float, ...]) -> list[Row
     peaks = {minutes: _peak_rss(source, work_dir) for minutes, source in sources.items()}
     rows = [Row(f"peak RSS, full job, {m:g}-min input", p["self_mib"], "MiB",
                 "≤ 250 MiB" if m == max(durations) else "report",
-                p["self_mib"] <= 250 if m == max(durations) else None,
-                f"largest ffmpeg child {p['children_mib']:.0f} MiB") for m, p in peaks.items()]
+                p["self_mib"] <= 250 if m == max(durations) else None) for m, p in peaks.items()]
     growth = peaks[max(durations)]["self_mib"] / peaks[min(durations)]["self_mib"]
     rows.append(Row(f"peak RSS growth {max(durations):g} ÷ {min(durations):g} min", growth, "×", "≤ 1.25 (flat)",
                     growth <= 1.25))
@@ -124,7 +123,7 @@ def memory_vs_duration(work_dir: Path, durations: tuple[float, ...]) -> list[Row
 
 
 def _peak_rss(source: Path, work_dir: Path, *flags: str) -> dict:
-    """The full job on ``source`` in a fresh process: its peak RSS and its ffmpeg children's."""
+    """The full job on ``source`` in a fresh process: its peak RSS (``benchmarks.peak_rss``)."""
     run = subprocess.run([sys.executable, "-m", "benchmarks.peak_rss", str(source), str(work_dir / "memory-out"),
                           *flags], capture_output=True, text=True, check=True, timeout=1800)
     return json.loads(run.stdout.strip().splitlines()[-1])
