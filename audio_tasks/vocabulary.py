@@ -37,7 +37,7 @@ class ErrorCode(StrEnum):
     INVALID_AUDIO = "invalid_audio"  # empty, truncated, not audio, a lying header, a decoder overrun
     INPUT_TOO_LARGE = "input_too_large"  # over MAX_INPUT_BYTES or MAX_DURATION_SECONDS
     MISSING_INPUT = "missing_input"  # the input object or its bucket does not exist
-    INVALID_REQUEST = "invalid_request"  # malformed job arguments, a refused request
+    INVALID_REQUEST = "invalid_request"  # malformed job arguments, job options it cannot apply, a refused request
     TIME_LIMIT = "time_limit"  # ran past TASK_SOFT_TIME_LIMIT / TASK_TIME_LIMIT
     WORKER_LOST = "worker_lost"  # its process died on the delivery that reached maxReceiveCount
     CANCELLED = "cancelled"  # revoked or terminated by remote control (Flower, celery control)

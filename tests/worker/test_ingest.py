@@ -54,6 +54,20 @@ def test_plain_json_jobs_from_any_sqs_client_run_and_get_a_record(stack, worker,
         assert {line["task_id"] for line in lines if line.get("sample_id") == sample_id} == {message_id}
 
 
+def test_a_plain_json_jobs_options_take_effect_and_bad_ones_fail_it(stack, worker, upload):
+    bucket, folder = stack.env["INPUT_BUCKET"], f"incoming/{uuid.uuid4()}"
+    streaming, bad = upload(f"{folder}/streaming.wav"), upload(f"{folder}/bad.wav")
+    send_body(stack, {"bucket": bucket, "key": streaming, "options": {"preset": "streaming", "target_lufs": -15}})
+    send_body(stack, {"bucket": bucket, "key": bad, "options": {"preset": "loud"}})
+    record = final_record(stack, derived_sample_id(bucket, streaming))
+    assert record["status"] == "COMPLETED", record
+    house = record["results"]["house_format"]
+    assert (house["target_lufs"], house["true_peak_ceiling_dbtp"]) == (-15.0, -1.0)  # explicit beats preset
+    failed = final_record(stack, derived_sample_id(bucket, bad))
+    assert (failed["status"], failed["error"]["code"]) == ("FAILED", "invalid_request")
+    assert "unknown loudness preset 'loud'" in failed["error"]["message"]
+
+
 def test_a_plain_job_for_a_missing_input_is_failed_with_the_reason(stack, worker):
     bucket, key = stack.env["INPUT_BUCKET"], f"incoming/{uuid.uuid4()}/missing.wav"
     send_body(stack, {"bucket": bucket, "key": key})
