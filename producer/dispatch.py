@@ -53,6 +53,8 @@ class RunTaskDispatch:
 
     def __call__(self, job: JobArguments) -> str:
         """Start the job's task; returns its ARN."""
+        if job.options:  # PROCESSING_MODE=task reads no options: refused rather than dropped
+            raise DispatchFailed("a one-off task (DispatchMode=run-task) takes no job options")
         environment = {"PROCESSING_MODE": "task", "SAMPLE_ID": job.sample_id, "S3_BUCKET": job.bucket,
                        "S3_KEY": job.key}
         try:
