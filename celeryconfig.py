@@ -42,7 +42,7 @@ def _transport_options(settings: _Settings) -> dict:
         "polling_interval": settings.polling_interval,
         # Equal to the queue's own VisibilityTimeout (900 s in CloudFormation).
         "visibility_timeout": settings.visibility_timeout,
-        # Whose raw bodies are read as jobs in any of their shapes (audio_tasks.worker.transport).
+        # Whose raw bodies are read as jobs in any of their shapes (audio_tasks.worker.job_reading).
         "job_queue": settings.queue_name,
     }
     if settings.local:

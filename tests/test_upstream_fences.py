@@ -38,7 +38,7 @@ METHODS = [
      "monitoring.transport: ownership"),
     (sqs.Channel, "sqs", "self, queue", "monitoring.transport: clients"),
     (sqs.Channel, "_message_to_python", "self, message, queue_name, q_url",
-     "worker.transport: the work queue's bodies read by audio_tasks.inbound"),
+     "worker.job_reading: the work queue's bodies read by audio_tasks.inbound"),
     (sqs.Channel, "asynsqs", "self, queue", "monitoring.transport: clients"),
     (SNS, "_create_sns_topic", "self, exchange_name", "monitoring.transport: encrypted topics"),
     (SNS, "get_client", "self, exchange_name", "monitoring.transport: encrypted topics"),
@@ -113,7 +113,7 @@ def test_internals_read_from_source_are_still_there():
     # Replies are collected by _collect, and the reply queue is named after the oid: monitoring.control.
     assert "self._collect(" in inspect.getsource(pidbox.Mailbox._broadcast)
     assert "oid = self.oid" in inspect.getsource(pidbox.Mailbox.get_reply_queue)
-    # worker.transport deletes a no-ack queue's message as kombu's _message_to_python does, and every
+    # worker.job_reading deletes a no-ack queue's message as kombu's _message_to_python does, and every
     # received message goes through _message_to_python (async and blocking receives alike).
     assert isinstance(inspect.getattr_static(sqs.Channel, "_noack_queues"), property)
     assert "self._noack_queues = set()" in inspect.getsource(sqs.Transport.__init__)

@@ -1,7 +1,7 @@
 """The nastiest bodies SQS accepts, sent with boto3 to the session's real worker and read by the DLQ tools.
 
 Before the fix, each of the ``KILLERS`` ended a worker with "Unrecoverable error" (reproduced
-against the emulator; the generated variants are in ``test_transport``). Now each is
+against the emulator; the generated variants are in ``test_job_reading``). Now each is
 rejected once per receive with one bounded log line naming its SQS message id, and SQS
 dead-letters it after ``maxReceiveCount`` receives; the two hostile *jobs* (a routing key
 naming another queue, headers that would change how it runs) run like any job; the worker's
