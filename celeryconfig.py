@@ -57,6 +57,7 @@ def _transport_options(settings: _Settings) -> dict:
 
 
 broker_url = _broker_url(_settings)
+# kombu's SQS transport with the worker's changes (audio_tasks.worker.transport).
 broker_transport = _TRANSPORT
 broker_transport_options = _transport_options(_settings)
 broker_connection_retry_on_startup = True

@@ -30,13 +30,15 @@ METHODS = [
     (sqs.Channel, "_delete", "self, queue, exchange, *args, **kwargs", "monitoring.transport: ownership"),
     (sqs.Channel, "_receive_message", "self, queue, max_number_of_messages, wait_time_seconds",
      "monitoring.transport: reply waits"),
-    (sqs.Channel, "_get_async", "self, queue, count, callback", "monitoring.transport: leases"),
+    (sqs.Channel, "_get_async", "self, queue, count, callback", "monitoring.transport: leases; worker.queue_path"),
+    (sqs.Channel, "_schedule_queue", "self, queue", "worker.queue_path: receives sized to free slots"),
+    (sqs.Channel, "_on_messages_ready", "self, queue, qname, messages", "worker.queue_path: a failed receive"),
     (sqs.Channel, "_new_queue", "self, queue, **kwargs", "monitoring.transport: deletes"),
     (sqs.Channel, "_exchange_is_fanout", "self, exchange_name", "monitoring.transport: subscriptions"),
     (sqs.Channel, "canonical_queue_name", "self, queue_name", "monitoring.transport: names"),
     (sqs.Channel, "basic_consume", "self, queue, no_ack, callback, consumer_tag, *args, **kwargs",
      "monitoring.transport: ownership"),
-    (sqs.Channel, "sqs", "self, queue", "monitoring.transport: clients"),
+    (sqs.Channel, "sqs", "self, queue", "monitoring.transport: clients; producer.job_batches: kept sends"),
     (sqs.Channel, "_message_to_python", "self, message, queue_name, q_url",
      "worker.job_reading: the work queue's bodies read by audio_tasks.inbound"),
     (sqs.Channel, "asynsqs", "self, queue", "monitoring.transport: clients"),
@@ -63,6 +65,7 @@ ATTRIBUTES = [
     (Request, "_already_revoked", "worker.request"),
     (sqs.Channel, "_fanout", "monitoring.transport: its fanout property caches EncryptedTopics there"),
     (virtual.Channel, "do_restore", "worker.shutdown: kombu restores nothing at close"),
+    (sqs, "SQS_MAX_MESSAGES", "worker.queue_path: the most a receive may ask for"),
     (state, "active_requests", "worker.heartbeat, worker.shutdown"),
     (state, "reserved_requests", "worker.shutdown"),
     (state, "task_ready", "worker.request: a released job leaves the worker's books"),
@@ -102,6 +105,13 @@ def test_internals_read_from_source_are_still_there():
     # counts a request as answered in a callback of its own, which therefore runs after kombu's.
     source = inspect.getsource(aws_connection.AsyncHTTPSConnection.getresponse)
     assert source.index("request.then(") < source.index("add_request(request)")
+    # worker.queue_path: kombu starts each consumed queue's polling with _schedule_queue, hands a receive's
+    # answer to _on_messages_ready (whose count reaches the callback), and lists consumed queues in
+    # _active_queues; the ack it replaces frees the prefetch slot in virtual.Channel.basic_ack.
+    assert "self._schedule_queue" in inspect.getsource(sqs.Channel.basic_consume)
+    assert "self._on_messages_ready" in inspect.getsource(sqs.Channel._get_async)
+    assert "self._active_queues = []" in inspect.getsource(virtual.Channel.__init__)
+    assert "self.qos.ack(delivery_tag)" in inspect.getsource(virtual.Channel.basic_ack)
     # The consumer hands its worker options to its steps: worker.consumer sets the heartbeat interval there.
     assert "worker_options" in inspect.signature(Consumer.__init__).parameters
     # A terminated job's kill that was not announced yet is announced once its process is gone:

@@ -1,9 +1,9 @@
-"""kombu's SQS transport, extended so Celery events and remote control work on SQS.
+"""The worker's SQS transport, extended so Celery events and remote control work on SQS.
 
 Selected by ``broker_transport`` in ``celeryconfig`` only when ``MONITORING_ENABLED`` is
 true; with monitoring off this module is never imported. It extends the worker's own
-transport (``audio_tasks.worker.transport``: the work queue's bodies read safely), which
-extends kombu's. kombu 5.7 delivers fanout
+transport (``audio_tasks.worker.transport``: the work queue's bodies read safely, the queue
+path fixed), which extends kombu's. kombu 5.7 delivers fanout
 exchanges through SNS topics (each subscribed SQS queue gets a copy); on top of that:
 
 - **Events**: the events exchange (``celeryev``) is a fanout exchange here, as Celery
@@ -253,7 +253,7 @@ class Channel(job_transport.Channel):
 
 
 class Transport(job_transport.Transport):
-    """kombu's SQS transport with ``Channel`` above; advertises fanout (remote control)."""
+    """The worker's SQS transport with ``Channel`` above; advertises fanout (remote control)."""
 
     Channel = Channel
     implements = sqs.Transport.implements.extend(exchange_type=frozenset(["direct", "fanout"]))

@@ -26,7 +26,9 @@ CONSUMER_STEPS = (
 
 #: The broker transport (celeryconfig's ``broker_transport``): kombu's SQS transport reading the work
 #: queue's raw bodies — Celery envelopes, plain JSON jobs, S3 notifications — so that only well-formed
-#: jobs reach Celery. With MONITORING_ENABLED, ``MONITORING_TRANSPORT`` (a subclass of it) instead.
+#: jobs reach Celery, whose polls resume the moment an ack frees a pool slot (kombu's could start ~1 s
+#: late) and whose deletes go out in batches. With MONITORING_ENABLED, ``MONITORING_TRANSPORT`` (a
+#: subclass of it) instead.
 TRANSPORT = "audio_tasks.worker.transport:Transport"
 MONITORING_TRANSPORT = "audio_tasks.monitoring.transport:Transport"
 

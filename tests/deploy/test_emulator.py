@@ -552,11 +552,17 @@ def _recorder(emulator, action: str) -> bytes:
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d+/[^/]+/([^/]+)/")
 
 
+# SQS authorizes a batch action by its one-message action ("Amazon SQS batch actions", SQS Developer Guide).
+_SQS_BATCH = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+              "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
 def _iam_action(entry: dict, service: str) -> str:
     """The IAM action a recorded request needs (JSON APIs by X-Amz-Target, S3 by method/path)."""
     headers = {k.lower(): v for k, v in entry["headers"].items()}
     if "x-amz-target" in headers:
-        return f"{service}:{headers['x-amz-target'].rsplit('.', 1)[-1]}"
+        action = headers["x-amz-target"].rsplit(".", 1)[-1]
+        return f"{service}:{_SQS_BATCH.get(action, action) if service == 'sqs' else action}"
     assert service == "s3", entry["url"]
     path = entry["url"].split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
     if "/" not in path.strip("/"):
