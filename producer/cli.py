@@ -47,8 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audio-tasks", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    submit = commands.add_parser("submit", help="upload (if local) and enqueue samples")
+    submit = commands.add_parser("submit", help="upload (if local) and enqueue samples; re-running resumes",
+                                 description="Submit local files, S3 objects (s3://bucket/key) and every object "
+                                             "under S3 prefixes (s3://bucket/prefix/). Re-running the same "
+                                             "submission skips the samples it already submitted.")
     submit.add_argument("inputs", nargs="+", metavar="PATH_OR_S3_URI")
+    submit.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="with s3://bucket/prefix/: only the keys below the prefix that match GLOB "
+                             "(e.g. '*.wav'; * also matches /); may be repeated")
+    submit.add_argument("--resubmit", action="store_true",
+                        help="submit every input as a new sample, even one submitted before")
     submit.add_argument("--wait", action="store_true", help="follow the samples until each is final")
     submit.add_argument("--timeout", type=float, default=900, help="seconds --wait may take (default 900)")
     submit.add_argument("--json", action="store_true", help="one JSON object per sample on stdout")
@@ -94,25 +102,26 @@ def _demo(args) -> int:
 # -- submit / status -----------------------------------------------------------------
 def _submit(args) -> int:
     from audio_tasks.aws.records import SampleRecords
-    from audio_tasks.aws.storage import Storage
-    from producer.submission import submit_inputs, wait_for_final
+    from producer.submission import submit_sources, wait_for_final
 
     settings = Settings.from_env()
     records = SampleRecords(settings)
     options = {"preset": args.preset} if args.preset else None
-    submitted, errors = submit_inputs(args.inputs, settings, records, Storage(settings), options)
+    submitted, errors = submit_sources(args.inputs, args.include, settings, records, fresh=args.resubmit,
+                                       options=options)
     for error in errors:
-        emit(args.json, {"input": error["input"], "error": error["error"]},
-              f"{error['input']}: not submitted: {error['error']['message']}", stream=sys.stderr)
+        emit(args.json, error, f"{error['input']}: not submitted: {error['error']['message']}", stream=sys.stderr)
     if not args.wait:
         for sample in submitted:
-            emit(args.json, sample, f"{sample['sample_id']}  QUEUED  {sample['input']}")
+            note = "  (already submitted)" if sample["action"] == "skipped" else ""
+            emit(args.json, sample, f"{sample['sample_id']}  {sample['status']:<10} {sample['input']}{note}")
         return EXIT_FAILED if errors else EXIT_OK
     finals, timed_out = wait_for_final(records, [s["sample_id"] for s in submitted], args.timeout,
                                        on_final=_progress_printer(len(submitted)))
     for sample in submitted:
         record = finals.get(sample["sample_id"]) or records.get(sample["sample_id"])
-        emit(args.json, {"input": sample["input"], **record}, _record_line(sample["input"], record))
+        emit(args.json, {"input": sample["input"], "action": sample["action"], **record},
+             _record_line(sample["input"], record))
     if timed_out:
         print(f"audio-tasks: timed out after {args.timeout:.0f} s", file=sys.stderr)
         return EXIT_TIMEOUT

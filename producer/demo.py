@@ -53,11 +53,11 @@ def run(user_files: list[Path], out_dir: Path) -> int:
 def _submit_and_wait(inputs: list[str], settings, out_dir: Path) -> list[dict]:
     from audio_tasks import aws
     from audio_tasks.aws.records import SampleRecords
-    from audio_tasks.aws.storage import Storage, parse_s3_uri
-    from producer.submission import submit_inputs, wait_for_final
+    from audio_tasks.aws.storage import parse_s3_uri
+    from producer.submission import submit_sources, wait_for_final
 
     records = SampleRecords(settings)
-    submitted, errors = submit_inputs(inputs, settings, records, Storage(settings))
+    submitted, errors = submit_sources(inputs, [], settings, records)
     if errors:
         raise RuntimeError(f"could not submit: {errors}")
     print(f"submitted {len(submitted)} samples; waiting...", file=sys.stderr, flush=True)

@@ -63,10 +63,11 @@ def test_bad_inputs_fail_with_specific_errors_and_the_worker_keeps_going(stack, 
     assert by_input[str(tmp_path / "notes.wav")]["error"]["code"] == "invalid_audio"
     assert by_input[str(tmp_path / "empty.mp3")]["error"] == {"code": "invalid_audio",
                                                                "message": "the file is empty (0 bytes)"}
-    assert by_input[missing]["error"]["code"] == "missing_input"
-    assert "NoSuchKey" in by_input[missing]["error"]["message"] or "404" in by_input[missing]["error"]["message"]
-    assert all(by_input[i]["status"] == "FAILED" for i in (str(tmp_path / "notes.wav"), missing))
+    assert by_input[str(tmp_path / "notes.wav")]["status"] == "FAILED"
     assert by_input[str(tone)]["status"] == "COMPLETED"
+    [not_submitted] = json_lines("\n".join(line for line in run.stderr.splitlines() if line.startswith("{")))
+    assert not_submitted["input"] == missing and missing not in by_input  # found out before anything was queued
+    assert not_submitted["error"]["code"] == "missing_input" and "404" in not_submitted["error"]["message"]
 
 
 def test_submitting_a_missing_local_file_queues_nothing(stack):

@@ -13,6 +13,7 @@ writes only if a record is still as it read it.
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -37,6 +38,14 @@ class RecordNotFound(Exception):
     """No record with this sample_id exists."""
 
 
+class BatchIncomplete(Exception):
+    """DynamoDB kept leaving part of a batch unprocessed (throttling)."""
+
+
+BATCH_GET_MAX, BATCH_WRITE_MAX = 100, 25  # DynamoDB's limits per BatchGetItem and BatchWriteItem
+_BATCH_ATTEMPTS = 6  # unprocessed keys or items: retried after 0.05 s, 0.1 s, ... 1.6 s
+
+
 class SampleRecords:
     """Reads and state transitions of sample records in the ``SAMPLES_TABLE`` table."""
 
@@ -59,6 +68,57 @@ class SampleRecords:
                 raise RecordExists(sample_id, _from_dynamo(existing) if existing else None) from None
             raise
         return item
+
+    def create_many(self, items: list[tuple[str, str]]) -> list[str]:
+        """Create QUEUED records for (sample_id, input_uri) pairs, 25 per BatchWriteItem; returns the ids
+        DynamoDB left unwritten after retries.
+
+        BatchWriteItem takes no condition, so unlike ``create`` this overwrites: callers look the
+        ids up with ``get_many`` first (``producer.submission``).
+        """
+        now = _now()
+        unwritten = []
+        for start in range(0, len(items), BATCH_WRITE_MAX):
+            puts = [{"PutRequest": {"Item": _to_dynamo({
+                "sample_id": sample_id, "status": Status.QUEUED, "input_uri": input_uri,
+                "created_at": now, "updated_at": now, "attempts": 0})}}
+                for sample_id, input_uri in items[start:start + BATCH_WRITE_MAX]]
+            left = self._retry_unprocessed(
+                lambda request: self._db.batch_write_item(RequestItems=request).get("UnprocessedItems", {}),
+                {self._table: puts})
+            unwritten += [put["PutRequest"]["Item"]["sample_id"]["S"] for put in left.get(self._table, [])]
+        return unwritten
+
+    def get_many(self, sample_ids: list[str]) -> dict[str, dict]:
+        """The records that exist among ``sample_ids`` (unique), 100 per BatchGetItem, read consistently.
+
+        Raises ``BatchIncomplete`` if DynamoDB still left keys unprocessed after retries.
+        """
+        found: dict[str, dict] = {}
+
+        def get(request: dict) -> dict:
+            response = self._db.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(self._table, []):
+                record = _from_dynamo(item)
+                found[record["sample_id"]] = record
+            return response.get("UnprocessedKeys", {})
+
+        for start in range(0, len(sample_ids), BATCH_GET_MAX):
+            keys = [_key(sample_id) for sample_id in sample_ids[start:start + BATCH_GET_MAX]]
+            if self._retry_unprocessed(get, {self._table: {"Keys": keys, "ConsistentRead": True}}):
+                raise BatchIncomplete(f"DynamoDB left keys unread in {self._table} after {_BATCH_ATTEMPTS} attempts")
+        return found
+
+    @staticmethod
+    def _retry_unprocessed(call, request: dict) -> dict:
+        """``call(request)`` returns what DynamoDB left unprocessed; retried with backoff until nothing is."""
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(0.05 * 2 ** (attempt - 1))
+            request = call(request)
+            if not request:
+                return {}
+        return request
 
     def get(self, sample_id: str) -> dict:
         """The record as plain Python values; raises RecordNotFound."""

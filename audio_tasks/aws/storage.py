@@ -8,7 +8,9 @@ the task shell decides policy without knowing S3's error codes.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 from audio_tasks import aws
@@ -34,6 +36,19 @@ def s3_uri(bucket: str, key: str) -> str:
 def artifact_key(sample_id: str, name: str) -> str:
     """The deterministic key of one artifact: a re-run overwrites, never duplicates."""
     return f"processed/{sample_id}/{name}"
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """An object's address and content version (its ETag)."""
+
+    bucket: str
+    key: str
+    etag: str
+
+    @property
+    def uri(self) -> str:
+        return s3_uri(self.bucket, self.key)
 
 
 @contextmanager
@@ -69,6 +84,18 @@ class Storage:
         with _classified():
             self._s3.download_file(bucket, key, str(dest))
         return size
+
+    def head(self, bucket: str, key: str) -> S3Object:
+        """The object at s3://bucket/key; raises PermanentError ``missing_input`` if there is none."""
+        with _classified():
+            return S3Object(bucket, key, self._s3.head_object(Bucket=bucket, Key=key)["ETag"])
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[S3Object]:
+        """Every object under ``prefix`` (recursively), 1000 per ListObjectsV2 request."""
+        with _classified():
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for entry in page.get("Contents", []):
+                    yield S3Object(bucket, entry["Key"], entry["ETag"])
 
     def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> str:
         """Upload ``path`` to s3://bucket/key; returns the URI."""

@@ -85,3 +85,12 @@ def test_a_job_for_a_sample_without_a_record_creates_it_as_it_starts(records):
     assert started["created_at"] == started["updated_at"]
     again = records.start(sample_id, "s3://other/key.wav")  # a redelivery: the record keeps its input
     assert (again["attempts"], again["input_uri"], again["created_at"]) == (2, URI, started["created_at"])
+
+
+def test_records_created_and_read_in_batches(records):
+    ids = [str(uuid.uuid4()) for _ in range(130)]  # more than one BatchGetItem (100) and BatchWriteItem (25)
+    assert records.create_many([(sample_id, f"s3://bucket/{n}.wav") for n, sample_id in enumerate(ids[:60])]) == []
+    found = records.get_many(ids)
+    assert sorted(found) == sorted(ids[:60])
+    assert {(r["status"], r["attempts"]) for r in found.values()} == {("QUEUED", 0)}
+    assert found[ids[7]]["input_uri"] == "s3://bucket/7.wav"

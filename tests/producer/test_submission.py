@@ -1,0 +1,131 @@
+"""``audio-tasks submit`` in bulk: S3 prefixes, batches, resuming, and no record left QUEUED without a job.
+
+Each test sends to a queue of its own (the session worker consumes the stack's work queue), so
+what the CLI sent can be read back.
+"""
+
+import base64
+import json
+import uuid
+
+import pytest
+
+from audio_tasks import aws
+from audio_tasks.aws.records import SampleRecords
+from audio_tasks.message import JobArguments
+from tests.support import json_lines, run_cli
+
+
+@pytest.fixture
+def env(stack):
+    """The stack's environment with a queue of this test's own."""
+    sqs = aws.client("sqs", stack.settings)
+    url = sqs.create_queue(QueueName=f"submit-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    yield {**stack.env, "SQS_QUEUE_URL": url}
+    sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def prefix(stack):
+    """``s3://input/<prefix>/`` holding 23 WAV keys (some nested) and two other files."""
+    s3 = aws.client("s3", stack.settings)
+    bucket, root = stack.env["INPUT_BUCKET"], f"incoming/bulk-{uuid.uuid4().hex[:8]}/"
+    keys = [f"{root}{'day2/' if i % 3 else ''}take-{i:02d}.wav" for i in range(23)]
+    for key in keys + [f"{root}notes.txt", f"{root}day2/cover.png"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    return f"s3://{bucket}/{root}", {f"s3://{bucket}/{key}" for key in keys}
+
+
+def _errors(stderr: str) -> list[dict]:
+    """The JSON error lines of ``submit --json``'s stderr (its progress lines are text)."""
+    return json_lines("\n".join(line for line in stderr.splitlines() if line.startswith("{")))
+
+
+def _jobs_on(env, stack) -> list[JobArguments]:
+    """Every job message on the test's queue, read back through Celery's envelope (then left to expire)."""
+    sqs = aws.client("sqs", stack.settings)
+    jobs = []
+    while batch := sqs.receive_message(QueueUrl=env["SQS_QUEUE_URL"], MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=0).get("Messages", []):
+        for message in batch:
+            envelope = json.loads(base64.b64decode(message["Body"]))
+            assert envelope["headers"]["task"] == "audio_tasks.process_sample"
+            args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+            jobs.append(JobArguments.bind(args, kwargs))
+    return jobs
+
+
+def test_a_prefix_is_submitted_in_batches_with_records_before_jobs(stack, env, prefix):
+    uri, wavs = prefix
+    run = run_cli(env, "submit", uri, "--include", "*.wav", "--json")
+    assert run.returncode == 0, run.stderr
+    samples = json_lines(run.stdout)
+    assert {s["input"] for s in samples} == wavs
+    assert {(s["status"], s["action"]) for s in samples} == {("QUEUED", "queued")}
+    assert "submit: 23/23: 23 queued, 0 resent, 0 skipped, 0 failed" in run.stderr
+    jobs = _jobs_on(env, stack)
+    assert sorted(job.sample_id for job in jobs) == sorted(s["sample_id"] for s in samples)
+    records = SampleRecords(stack.settings).get_many([s["sample_id"] for s in samples])
+    assert {f"s3://{job.bucket}/{job.key}" for job in jobs} == {r["input_uri"] for r in records.values()} == wavs
+
+
+def test_re_running_a_submission_skips_what_started_and_resends_what_did_not(stack, env, prefix):
+    uri, _ = prefix
+    first = {s["input"]: s["sample_id"] for s in json_lines(run_cli(env, "submit", uri, "--json").stdout)}
+    records = SampleRecords(stack.settings)
+    done, lost, waiting = sorted(first.values())[:3]
+    records.start(done, next(uri for uri, sample_id in first.items() if sample_id == done))
+    records.complete(done, {})
+    records.fail(lost, {"code": "enqueue_failed", "message": "the queue was unreachable"})
+    _jobs_on(env, stack)  # empty the queue: what follows is the second run's
+
+    again = run_cli(env, "submit", uri, "--json")
+    assert again.returncode == 0, again.stderr
+    by_id = {s["sample_id"]: s for s in json_lines(again.stdout)}
+    assert {s["input"]: s["sample_id"] for s in by_id.values()} == first  # the same samples
+    assert (by_id[done]["action"], by_id[done]["status"]) == ("skipped", "COMPLETED")
+    assert by_id[lost]["action"] == by_id[waiting]["action"] == "resent"
+    assert records.get(lost)["status"] == "QUEUED"
+    assert sorted(job.sample_id for job in _jobs_on(env, stack)) == sorted(set(first.values()) - {done})
+
+    fresh = json_lines(run_cli(env, "submit", uri, "--json", "--resubmit").stdout)
+    assert {s["action"] for s in fresh} == {"queued"} and not {s["sample_id"] for s in fresh} & set(first.values())
+
+
+def test_jobs_that_cannot_be_sent_leave_their_records_failed_and_a_re_run_sends_them(stack, env, prefix):
+    uri, wavs = prefix
+    gone = run_cli({**env, "SQS_QUEUE_URL": env["SQS_QUEUE_URL"] + "-gone"}, "submit", uri, "--include", "*.wav",
+                   "--json")
+    assert gone.returncode == 1
+    errors = _errors(gone.stderr)
+    assert {e["input"] for e in errors} == wavs
+    assert {e["error"]["code"] for e in errors} == {"enqueue_failed"}
+    records = SampleRecords(stack.settings)
+    ids = [e["sample_id"] for e in errors]
+    assert {r["status"] for r in records.get_many(ids).values()} == {"FAILED"}
+
+    again = run_cli(env, "submit", uri, "--include", "*.wav", "--json")
+    assert again.returncode == 0, again.stderr
+    assert {s["action"] for s in json_lines(again.stdout)} == {"resent"}
+    assert {r["status"] for r in records.get_many(ids).values()} == {"QUEUED"}
+    assert len(_jobs_on(env, stack)) == len(wavs)
+
+
+def test_local_files_are_uploaded_once_and_named_inputs_checked_first(stack, env, tmp_path):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    a.write_bytes(b"RIFF one")
+    b.write_bytes(b"RIFF two")
+    missing = f"s3://{stack.env['INPUT_BUCKET']}/incoming/{uuid.uuid4()}/gone.wav"
+    run = run_cli(env, "submit", str(a), str(b), missing, "--json")
+    assert run.returncode == 1
+    [error] = _errors(run.stderr)
+    assert error["input"] == missing and error["error"]["code"] == "missing_input"
+    samples = {s["input"]: s for s in json_lines(run.stdout)}
+    records = SampleRecords(stack.settings)
+    s3 = aws.client("s3", stack.settings)
+    for path in (a, b):
+        record = records.get(samples[str(path)]["sample_id"])
+        bucket, key = record["input_uri"][len("s3://"):].split("/", 1)
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path.read_bytes()
+    again = json_lines(run_cli(env, "submit", str(a), "--json").stdout)
+    assert [(s["sample_id"], s["action"]) for s in again] == [(samples[str(a)]["sample_id"], "resent")]
