@@ -2,7 +2,8 @@
 write ``benchmarks/results.json`` (``results-quick.json`` / ``results-smoke.json``).
 
 Every figure is a ratio against a baseline measured in the same run, or a percentile:
-these machines are shared and noisy, so no absolute time is asserted anywhere.
+these machines are shared and noisy, so no absolute time is asserted anywhere. The table
+compares each value with the previous committed results of the same mode.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+_BEGAN = time.perf_counter()
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,14 @@ class Scale:
     producer_jobs: int
     import_runs: int
     monitoring_s: float  # the idle window; leases are renewed every 100 s
+    warmup: int  # untimed jobs before every timed queue phase
+    rounds: int  # interleaved -c 1 / -c 2 rounds of the scaling row
 
 
 SCALES = {
-    "full": Scale(200, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7, 200),
-    "quick": Scale(50, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5, 100),
-    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1, 2),
+    "full": Scale(500, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7, 200, 10, 2),
+    "quick": Scale(100, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5, 100, 5, 1),
+    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1, 2, 1, 1),
 }
 
 
@@ -43,6 +48,7 @@ def run(mode: str, work_dir: Path) -> list:
     from benchmarks.audio_bench import memory_vs_duration, pipeline_speed
     from benchmarks.lambda_import import cold_import
     from benchmarks.monitoring_bench import idle_cost
+    from benchmarks.producer_bench import submit_vs_raw_loop
     from benchmarks.queue_bench import QueueBench
 
     scale = SCALES[mode]
@@ -51,15 +57,15 @@ def run(mode: str, work_dir: Path) -> list:
     os.environ["MOTO_RECORDER_FILEPATH"] = str(work_dir / "recording.jsonl")
     rows = []
     with LocalStack(work_dir / "logs") as stack:
-        bench = QueueBench(stack, work_dir / "state")
+        bench = QueueBench(stack, work_dir / "state", scale.warmup)
         _step("start latency, requests per job, idle polling")
-        rows += bench.latency_and_requests(scale.latency_jobs, scale.load_jobs, scale.idle_s)
-        _step("Celery vs a boto3 loop")
-        rows += bench.overhead_vs_baseline(scale.drain_jobs)
+        rows += bench.queue_path(scale.latency_jobs, scale.load_jobs, scale.idle_s)
+        _step("Celery vs the hand loop")
+        rows += bench.throughput_vs_hand_loop(scale.drain_jobs)
         _step("scaling with worker processes")
-        rows += bench.scaling(scale.cpu_jobs, scale.cpu_iterations)
+        rows += bench.scaling(scale.cpu_jobs, scale.cpu_iterations, scale.rounds)
         _step("producer")
-        rows += bench.producer(scale.producer_jobs)
+        rows += submit_vs_raw_loop(bench, scale.producer_jobs, scale.warmup)
     _step("pipeline speed")
     rows += pipeline_speed(work_dir, scale.speed_minutes)
     _step("memory vs duration")
@@ -72,11 +78,11 @@ def run(mode: str, work_dir: Path) -> list:
 
 
 def _step(what: str) -> None:
-    print(f"… {what}", file=sys.stderr, flush=True)
+    print(f"… {what} ({time.perf_counter() - _BEGAN:.0f} s in)", file=sys.stderr, flush=True)
 
 
 def main() -> int:
-    from benchmarks.report import save, table
+    from benchmarks.report import load_average, previous_values, save, table
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
@@ -88,10 +94,13 @@ def main() -> int:
     mode = args.mode or "full"
     import shutil
     shutil.rmtree(args.work_dir / "state", ignore_errors=True)
+    committed = HERE / ("results.json" if mode == "full" else f"results-{mode}.json")
+    results = args.results or committed
+    previous = previous_values(committed)
     rows = run(mode, args.work_dir)
-    print(table(rows, mode))
-    results = args.results or HERE / ("results.json" if mode == "full" else f"results-{mode}.json")
-    save(rows, mode, results)
+    load = load_average()
+    print(table(rows, mode, previous, load))
+    save(rows, mode, results, load)
     print(f"\nwritten to {results}", file=sys.stderr)
     return 0
 

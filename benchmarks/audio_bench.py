@@ -1,4 +1,11 @@
-"""Pipeline speed against ffmpeg doing the same work, and peak memory against duration."""
+"""Pipeline speed against ffmpeg doing the same work, and peak memory against duration.
+
+The reference for the full job is the tight two-pass ffmpeg chain an engineer would write
+instead: pass 1 measures (``ebur128=peak=true``), pass 2 decodes once and writes both the
+gain-adjusted, resampled house WAV and the MP3 preview (``house_and_preview_pass``). Both
+sides run once untimed first; wall and CPU time (user + system, children included) are
+compared.
+"""
 
 from __future__ import annotations
 
@@ -29,44 +36,68 @@ def make_mp3(path: Path, minutes: float) -> Path:
     return path
 
 
-def _timed(call) -> float:
-    began = time.perf_counter()
+def _timed(call) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ``call()``: this process's threads and the child processes it waited for."""
+    def cpu() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    began, began_cpu = time.perf_counter(), cpu()
     call()
-    return time.perf_counter() - began
+    return time.perf_counter() - began, cpu() - began_cpu
 
 
 def _ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args], check=True, timeout=900)
 
 
+def ebur128_pass(source: Path) -> None:
+    """Pass 1 of the tight chain: measure loudness and true peak."""
+    _ffmpeg("-i", str(source), "-af", "ebur128=peak=true", "-f", "null", "-")
+
+
+def house_and_preview_pass(source: Path, gain_db: float, out_dir: Path) -> None:
+    """Pass 2 of the tight chain: one decode, three outputs — the gain-adjusted 44.1 kHz 16-bit house
+    WAV, the 128 kbit/s MP3 preview and the 96 kbit/s Opus preview."""
+    _ffmpeg("-i", str(source),
+            "-map", "0:a", "-af", f"volume={gain_db}dB,aresample=44100:resampler=soxr", "-c:a", "pcm_s16le",
+            str(out_dir / "chain-house.wav"),
+            "-map", "0:a", "-c:a", "libmp3lame", "-b:a", "128k", str(out_dir / "chain-preview.mp3"),
+            "-map", "0:a", "-c:a", "libopus", "-b:a", "96k", str(out_dir / "chain-preview.opus"))
+
+
 def pipeline_speed(work_dir: Path, minutes: float, pairs: int = 3) -> list[Row]:
     source = make_mp3(work_dir / f"speed-{minutes:g}min.mp3", minutes)
     options = AudioOptions()
-    ebur128_s = _timed(lambda: _ffmpeg("-i", str(source), "-af", "ebur128=peak=true", "-f", "null", "-"))
     plain = replace(options, descriptors=False)
-    analysis_s = _timed(lambda: process_file(source, options=plain))  # what ebur128 measures, and more
+    warm = make_mp3(work_dir / "speed-warmup.mp3", 0.1)  # a first run pays for imports
+    process_file(warm, work_dir / "speed-warm-out", options=options)
+    house_and_preview_pass(warm, 0.0, work_dir)
+    ebur128_wall, ebur128_cpu = _timed(lambda: ebur128_pass(source))
+    analysis_s, _ = _timed(lambda: process_file(source, options=plain))  # what ebur128 measures, and more
     out = work_dir / "speed-out"
     runs = _paired(lambda: process_file(source, out, options=options),
                    lambda: process_file(source, work_dir / "speed-out-plain", options=plain), pairs)
     (with_s, without_s), (with_cpu, without_cpu) = runs["wall"], runs["cpu"]
-    full_s = statistics.median(with_s)
+    full_wall, full_cpu = statistics.median(with_s), statistics.median(with_cpu)
     descriptor_share = statistics.median(a / b for a, b in zip(with_s, without_s)) - 1
     descriptor_cpu = statistics.median(a / b for a, b in zip(with_cpu, without_cpu)) - 1
     gain = house_gain_db(json.loads((out / "analysis.json").read_text()), options)
-    chain_s = ebur128_s + _timed(lambda: _ffmpeg(
-        "-i", str(source), "-af", f"volume={gain}dB,aresample=44100:resampler=soxr", "-c:a", "pcm_s16le",
-        str(work_dir / "chain-house.wav"))) + _timed(lambda: _ffmpeg(
-            "-i", str(source), "-c:a", "libmp3lame", "-b:a", "128k", str(work_dir / "chain-preview.mp3"))) + _timed(
-        lambda: _ffmpeg("-i", str(source), "-c:a", "libopus", "-b:a", "96k", str(work_dir / "chain-preview.opus")))
+    pass2_wall, pass2_cpu = _timed(lambda: house_and_preview_pass(source, gain, work_dir))
+    chain_wall, chain_cpu = ebur128_wall + pass2_wall, ebur128_cpu + pass2_cpu
     label = f"{minutes:g}-min stereo MP3"
+    chain = ("ffmpeg -i IN -af ebur128=peak=true -f null -; then ffmpeg -i IN -map 0:a -af "
+             "'volume=GAINdB,aresample=44100:resampler=soxr' -c:a pcm_s16le house.wav -map 0:a -c:a libmp3lame "
+             "-b:a 128k preview.mp3 -map 0:a -c:a libopus -b:a 96k preview.opus")
     return [
-        Row("analysis time ÷ ffmpeg ebur128=peak=true", analysis_s / ebur128_s, "×", "≤ 1.0", analysis_s / ebur128_s <= 1.0,
+        Row("analysis time ÷ ffmpeg ebur128=peak=true", analysis_s / ebur128_wall, "×", "≤ 1.0",
+            analysis_s / ebur128_wall <= 1.0,
             f"{label}: ours {analysis_s:.2f} s (decode + loudness, LRA, true peak, levels, silence, waveform, "
-            f"spectrum; the descriptors have rows of their own), ffmpeg {ebur128_s:.2f} s"),
-        Row("full job time ÷ ffmpeg command chain", full_s / chain_s, "×", "≤ 0.8", full_s / chain_s <= 0.8,
-            f"{label}: ours {full_s:.2f} s (median of {pairs}: analysis + descriptors + house WAV + MP3 and Opus "
-            f"previews + artifacts), chain {chain_s:.2f} s (ebur128 pass, gain+resample to WAV, MP3 encode, "
-            "Opus encode, one after another)"),
+            f"spectrum; the descriptors have rows of their own), ffmpeg {ebur128_wall:.2f} s"),
+        Row("full job time ÷ tight ffmpeg chain", full_wall / chain_wall, "×", "≤ 0.8", full_wall / chain_wall <= 0.8,
+            f"{label}: ours {full_wall:.2f} s (median of {pairs}: analysis + descriptors + house WAV + MP3 and "
+            f"Opus previews + artifacts), the chain {chain_wall:.2f} s: {chain}"),
+        Row("full job CPU ÷ tight ffmpeg chain", full_cpu / chain_cpu, "×", "≤ 0.8", full_cpu / chain_cpu <= 0.8,
+            f"{label}: ours {full_cpu:.2f} CPU-s, the chain {chain_cpu:.2f} CPU-s (user + system, ffmpeg included)"),
         Row("descriptors' added time ÷ job without them", descriptor_share, "×", "≤ 0.30", descriptor_share <= 0.30,
             f"{label}: median of {pairs} paired runs (ABBA order) of the full job with and without "
             f"tempo/key/pitch/onsets/loop/problems: {_seconds(with_s)} vs {_seconds(without_s)}"),
@@ -82,23 +113,10 @@ def _paired(a, b, pairs: int) -> dict[str, tuple[list[float], list[float]]]:
     times = {"wall": ([], []), "cpu": ([], [])}
     for pair in range(pairs):
         for index in (0, 1) if pair % 2 == 0 else (1, 0):
-            wall, cpu = _wall_and_cpu((a, b)[index])
+            wall, cpu = _timed((a, b)[index])
             times["wall"][index].append(wall)
             times["cpu"][index].append(cpu)
     return times
-
-
-def _wall_and_cpu(call) -> tuple[float, float]:
-    """Seconds of ``call``: wall time, and CPU time of this process's threads and of the
-    child processes it waited for (the decoder and encoders)."""
-    began, cpu = time.perf_counter(), _cpu_s()
-    call()
-    return time.perf_counter() - began, _cpu_s() - cpu
-
-
-def _cpu_s() -> float:
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _seconds(times: list[float]) -> str:
