@@ -1,16 +1,22 @@
 """The worker's SQS channel with kombu's queue path fixed: no 1 s stalls, deletes in batches.
 
-Two things in kombu 5.7's SQS channel cost a worker latency and requests (measured against
-the emulator; the write-up for upstream is ``docs/upstream/kombu-sqs-poll-stalls.md``):
+Three things in kombu 5.7's SQS channel cost a worker latency, throughput and requests
+(measured against the emulator; the write-up for upstream is
+``docs/upstream/kombu-sqs-poll-stalls.md``):
 
 - **Polls that start up to 1 s late.** Once every prefetch slot is taken, kombu re-checks
   by re-scheduling its poll with ``hub.call_soon``. A callback the event loop adds to itself
   while it runs its ready callbacks or its timers waits for the loop's next poll timeout
   (up to 1 s), so the first poll after an ack often started ~1 s late: one job in twenty
-  sent to an idle worker started ~1 s after it was sent (p99 ≈ 1 s). Here a channel whose
-  slots are all taken *parks* the queue and the ack or reject that frees a slot resumes it,
-  and polls are scheduled as timers due at once, which the loop runs before it sleeps. A
-  parked queue is also re-checked every second, so no unforeseen path can stall it.
+  sent to an idle worker started ~1 s after it was sent (p99 ≈ 1 s). Here a channel with
+  no free slot schedules nothing; the ack, reject or QoS change that frees one schedules
+  the next receive as a timer due at once, which the loop runs before it sleeps. A queue
+  left without a receive in flight is also re-checked every second, so no unforeseen path
+  can stall it.
+- **One receive at a time.** kombu asks for the slots free when it issues a receive; a
+  slot freed while that receive is in flight waits for it to return. Here a receive asks
+  for the free slots not already asked for by receives in flight, and may go beside them:
+  never more messages than free slots, and no slot idle for a round trip.
 - **One blocking DeleteMessage per job** in the event loop. Here an ack frees its prefetch
   slot at once and hands the delete to ``BatchedDeletes`` (DeleteMessageBatch from a thread
   of its own). Acks-late semantics are kept: Celery acks only once a job has ended with its
@@ -80,20 +86,22 @@ class QueuePathChannel(sqs.Channel):
 
     def _on_room(self):
         """A slot was freed: every consumed queue may receive into it, beside any receive in flight."""
-        if self.hub is not None and self._room() > 0:
-            for queue in self._active_queues:
-                self.hub.call_later(0, self._schedule_queue, queue)
+        if self.hub is not None:
+            self._schedule(self._active_queues)
 
     def _recheck_room(self):
+        """The safety net: forget receives that never completed, poll queues left without one."""
         now = time.monotonic()
         for receive, (queue, _, started) in list(self._receives.items()):
             if now - started > STALE_RECEIVE_S:
                 log.warning("a receive from %s never completed; polling it again", queue)
                 del self._receives[receive]
+        self._schedule([queue for queue in self._active_queues if not self._receiving(queue)])
+
+    def _schedule(self, queues):
         if self._room() > 0:
-            for queue in self._active_queues:
-                if not self._receiving(queue):
-                    self.hub.call_later(0, self._schedule_queue, queue)
+            for queue in queues:
+                self.hub.call_later(0, self._schedule_queue, queue)
 
     def basic_reject(self, delivery_tag, requeue=False):
         super().basic_reject(delivery_tag, requeue)
