@@ -14,6 +14,10 @@ envelope, plain JSON, an S3 notification) become one is ``audio_tasks.inbound``.
 
 A job without a sample id (plain JSON, S3 notifications) gets ``derived_sample_id``: the
 same object, or object version, always names the same sample, so duplicates collapse.
+``audio-tasks submit`` derives its ids here too (``producer.inputs``): an S3 object's from
+its ETag, a local file's from its name and content (``file_sample_id``). One namespace,
+and the JSON arrays hashed have a different length for each kind of input, so two kinds
+never name the same sample.
 """
 
 from __future__ import annotations
@@ -82,11 +86,24 @@ class JobArguments:
         return [self.sample_id, self.bucket, self.key], ({"options": self.options} if self.options else {})
 
 
-def derived_sample_id(bucket: str, key: str, version: str | None = None) -> str:
-    """The sample id of ``s3://bucket/key`` (at ``version``, if given): a UUID, the same for the same input.
+def derived_sample_id(bucket: str, key: str, version: str | None = None, etag: str | None = None) -> str:
+    """The sample id of ``s3://bucket/key`` (at ``version``, or with ``etag``): a UUID, the same for the same input.
 
     It is UUID v5 of the JSON text ``[bucket, key, version or null]`` (Python's ``json.dumps``:
-    ASCII with ``\\u`` escapes, ", " between items), so any producer can compute it too.
+    ASCII with ``\\u`` escapes, ", " between items), so any producer can compute it too; with
+    an ``etag`` (without its quotes, as S3 notifications carry it) that is appended as a
+    fourth item.
     """
-    name = json.dumps([bucket, key, version or None])
-    return str(uuid.uuid5(_SAMPLE_NAMESPACE, name))
+    return _uuid([bucket, key, version or None] + ([etag] if etag else []))
+
+
+def file_sample_id(name: str, sha256: str) -> str:
+    """The sample id of a local file called ``name`` whose content has the SHA-256 ``sha256`` (hex).
+
+    UUID v5 of the JSON text ``["sha256:<sha256>", name]``: two items, so never an S3 object's id.
+    """
+    return _uuid([f"sha256:{sha256}", name])
+
+
+def _uuid(identity: list) -> str:
+    return str(uuid.uuid5(_SAMPLE_NAMESPACE, json.dumps(identity)))

@@ -1,8 +1,9 @@
 """Creating a sample: record QUEUED first, then the job — never an orphan record.
 
-Shared by the CLI and the Lambda handler. If dispatching the job fails, the record is
-moved to FAILED with the reason and the error re-raised; if the process dies in between,
-the record is left QUEUED without ``dispatched_at``, which the reconciler dispatches.
+Used by the Lambda handler (``audio-tasks submit`` writes and sends in batches:
+``producer.submission``). If dispatching the job fails, the record is moved to FAILED
+with the reason and the error re-raised; if the process dies in between, the record is
+left QUEUED without ``dispatched_at``, which the reconciler dispatches.
 """
 
 from __future__ import annotations

@@ -7,29 +7,28 @@
   recursively (ListObjectsV2, 1000 a request), narrowed by ``--include`` globs matched
   against the key below the prefix (``*`` also matches ``/``).
 
-An S3 object's id comes from its bucket, key and ETag: the same object with the same
-content is the same sample, new content at the same key a new one. So re-running a
-submission finds the samples it already made (``producer.submission``). With ``fresh``
-(``submit --resubmit``) every input gets a new random id instead: a new sample.
+An S3 object's id comes from its bucket, key and ETag, a local file's from its name and
+SHA-256 (``audio_tasks.message.derived_sample_id`` and ``file_sample_id``): the same object
+with the same content is the same sample, new content at the same key a new one. So
+re-running a submission finds the samples it already made (``producer.submission``). With
+``fresh`` (``submit --resubmit``) every input gets a new random id instead: a new sample.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Callable
 
 from audio_tasks.aws.storage import S3Object, Storage, parse_s3_uri
 from audio_tasks.errors import JobError, PermanentError
+from audio_tasks.message import derived_sample_id, file_sample_id
 from audio_tasks.settings import Settings
 from audio_tasks.vocabulary import ErrorCode
+from producer.enqueue import new_sample_id
 
-#: The namespace of derived sample ids (UUID version 5); changing it would orphan every resumable submission.
-SAMPLE_ID_NAMESPACE = uuid.UUID("6f0c3f57-54a7-4bd4-9d3c-2f0c5a1e8b61")
 _HEADS_AT_ONCE = 8
 
 
@@ -45,15 +44,9 @@ class Input:
     path: Path | None = None
 
 
-def derived_id(name: str) -> str:
-    """The sample id of the input ``name`` describes (an object's URI and ETag, a file's name and digest)."""
-    return str(uuid.uuid5(SAMPLE_ID_NAMESPACE, name))
-
-
 def expand(sources: list[str], include: list[str], settings: Settings, storage: Storage,
            fresh: bool = False) -> tuple[list[Input], list[dict]]:
     """The inputs named by ``sources`` (each sample once), and ``{"input", "error"}`` for the ones that are not."""
-    sample_id = (lambda name: str(uuid.uuid4())) if fresh else derived_id
     inputs: dict[str, Input] = {}
     errors = []
     named_objects = [source for source in sources if source.startswith("s3://") and not _is_prefix(source)]
@@ -62,11 +55,11 @@ def expand(sources: list[str], include: list[str], settings: Settings, storage: 
     for source in sources:
         try:
             if source in heads:
-                found = [_object_input(source, _raise_error(heads[source]), sample_id)]
+                found = [_object_input(source, _raise_error(heads[source]), fresh)]
             elif source.startswith("s3://"):
-                found = _listed(source, include, storage, sample_id)
+                found = _listed(source, include, storage, fresh)
             else:
-                found = [_local_input(source, settings, sample_id)]
+                found = [_local_input(source, settings, fresh)]
         except JobError as exc:
             errors.append({"input": source, "error": exc.as_dict()})
             continue
@@ -92,15 +85,16 @@ def _raise_error(result: S3Object | JobError) -> S3Object:
     return result
 
 
-def _object_input(source: str, obj: S3Object, sample_id: Callable[[str], str]) -> Input:
-    return Input(source, sample_id(f"{obj.uri}#{obj.etag}"), obj.bucket, obj.key)
+def _object_input(source: str, obj: S3Object, fresh: bool) -> Input:
+    sample_id = new_sample_id() if fresh else derived_sample_id(obj.bucket, obj.key, etag=obj.etag)
+    return Input(source, sample_id, obj.bucket, obj.key)
 
 
-def _listed(source: str, include: list[str], storage: Storage, sample_id: Callable[[str], str]) -> list[Input]:
+def _listed(source: str, include: list[str], storage: Storage, fresh: bool) -> list[Input]:
     bucket, _, prefix = source[len("s3://"):].partition("/")
     if not bucket:
         raise PermanentError(ErrorCode.INVALID_REQUEST, f"not an S3 URI (s3://bucket/prefix/): {source!r}")
-    found = [_object_input(obj.uri, obj, sample_id) for obj in storage.list_objects(bucket, prefix)
+    found = [_object_input(obj.uri, obj, fresh) for obj in storage.list_objects(bucket, prefix)
              if not obj.key.endswith("/") and
              (not include or any(fnmatchcase(obj.key[len(prefix):], glob) for glob in include))]
     if not found:
@@ -109,7 +103,7 @@ def _listed(source: str, include: list[str], storage: Storage, sample_id: Callab
     return found
 
 
-def _local_input(source: str, settings: Settings, sample_id: Callable[[str], str]) -> Input:
+def _local_input(source: str, settings: Settings, fresh: bool) -> Input:
     path = Path(source)
     if not path.is_file():
         raise PermanentError(ErrorCode.NOT_A_FILE, f"no such file: {source}")
@@ -117,5 +111,5 @@ def _local_input(source: str, settings: Settings, sample_id: Callable[[str], str
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
-    new_id = sample_id(f"file:{path.name}#{digest.hexdigest()}")
+    new_id = new_sample_id() if fresh else file_sample_id(path.name, digest.hexdigest())
     return Input(source, new_id, settings.input_bucket, f"{settings.input_prefix}{new_id}/{path.name}", path)

@@ -1,13 +1,15 @@
 """JobArguments.bind: the one reading of a job's arguments, as process_sample would bind them;
-derived_sample_id: one input, one sample."""
+derived_sample_id and file_sample_id: one input, one sample."""
 
+import hashlib
 import inspect
 import json
 import uuid
 
 import pytest
 
-from audio_tasks.message import JOB_FIELDS, OPTIONAL_FIELDS, InvalidArguments, JobArguments, derived_sample_id
+from audio_tasks.message import (JOB_FIELDS, OPTIONAL_FIELDS, InvalidArguments, JobArguments, derived_sample_id,
+                                 file_sample_id)
 
 
 def test_positional_and_keyword_arguments_bind_alike():
@@ -64,6 +66,19 @@ def test_a_derived_sample_id_is_uuid5_of_the_input_as_documented():
     namespace = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")
     assert derived_sample_id("in", "a b.wav", "v1") == str(uuid.uuid5(namespace, json.dumps(["in", "a b.wav", "v1"])))
     assert derived_sample_id("in", "a.wav") == str(uuid.uuid5(namespace, '["in", "a.wav", null]'))
+
+
+def test_submit_ids_are_uuid5_of_the_documented_arrays_and_never_an_object_versions():
+    # The README's Submitting in bulk: [bucket, key, null, etag] for an S3 object, ["sha256:<hex>", name] for a file.
+    namespace = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")
+    assert derived_sample_id("in", "a.wav", etag="9b2cf535f27731c974343645a3985328") == str(
+        uuid.uuid5(namespace, '["in", "a.wav", null, "9b2cf535f27731c974343645a3985328"]'))
+    digest = hashlib.sha256(b"audio").hexdigest()
+    assert file_sample_id("a.wav", digest) == str(uuid.uuid5(namespace, f'["sha256:{digest}", "a.wav"]'))
+    ids = {derived_sample_id("in", "a.wav"), derived_sample_id("in", "a.wav", etag="e1"),
+           derived_sample_id("in", "a.wav", etag="e2"), derived_sample_id("in", "a.wav", "e1"),
+           file_sample_id("a.wav", digest), file_sample_id("b.wav", digest)}
+    assert len(ids) == 6
 
 
 def test_a_derived_sample_id_is_one_per_object_version():

@@ -40,7 +40,7 @@ def artifact_key(sample_id: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class S3Object:
-    """An object's address and content version (its ETag)."""
+    """An object's address and content version: its ETag, without the quotes S3's API puts around it."""
 
     bucket: str
     key: str
@@ -88,14 +88,14 @@ class Storage:
     def head(self, bucket: str, key: str) -> S3Object:
         """The object at s3://bucket/key; raises PermanentError ``missing_input`` if there is none."""
         with _classified():
-            return S3Object(bucket, key, self._s3.head_object(Bucket=bucket, Key=key)["ETag"])
+            return S3Object(bucket, key, self._s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"'))
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[S3Object]:
         """Every object under ``prefix`` (recursively), 1000 per ListObjectsV2 request."""
         with _classified():
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for entry in page.get("Contents", []):
-                    yield S3Object(bucket, entry["Key"], entry["ETag"])
+                    yield S3Object(bucket, entry["Key"], entry["ETag"].strip('"'))
 
     def upload_file(self, path: Path, bucket: str, key: str, content_type: str) -> str:
         """Upload ``path`` to s3://bucket/key; returns the URI."""

@@ -12,7 +12,7 @@ import pytest
 
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
-from audio_tasks.message import JobArguments
+from audio_tasks.message import JobArguments, derived_sample_id
 from tests.support import json_lines, run_cli
 
 
@@ -67,6 +67,10 @@ def test_a_prefix_is_submitted_in_batches_with_records_before_jobs(stack, env, p
     assert sorted(job.sample_id for job in jobs) == sorted(s["sample_id"] for s in samples)
     records = SampleRecords(stack.settings).get_many([s["sample_id"] for s in samples])
     assert {f"s3://{job.bucket}/{job.key}" for job in jobs} == {r["input_uri"] for r in records.values()} == wavs
+    s3, bucket = aws.client("s3", stack.settings), stack.env["INPUT_BUCKET"]
+    for job in jobs[:3]:  # the ids README documents: the object's bucket, key and ETag (S3's, unquoted)
+        etag = s3.head_object(Bucket=bucket, Key=job.key)["ETag"].strip('"')
+        assert job.sample_id == derived_sample_id(bucket, job.key, etag=etag)
 
 
 def test_re_running_a_submission_skips_what_started_and_resends_what_did_not(stack, env, prefix):
