@@ -112,6 +112,8 @@ def test_internals_read_from_source_are_still_there():
     assert "self._on_messages_ready" in inspect.getsource(sqs.Channel._get_async)
     assert "self._active_queues = []" in inspect.getsource(virtual.Channel.__init__)
     assert "self.qos.ack(delivery_tag)" in inspect.getsource(virtual.Channel.basic_ack)
+    # worker.queue_path: a channel closed meanwhile is told by ``closed``, set at once by close().
+    assert "self.closed = True" in inspect.getsource(virtual.Channel.close)
     # The consumer hands its worker options to its steps: worker.consumer sets the heartbeat interval there.
     assert "worker_options" in inspect.signature(Consumer.__init__).parameters
     # A terminated job's kill that was not announced yet is announced once its process is gone:

@@ -58,6 +58,8 @@ class QueuePathChannel(sqs.Channel):
 
     # -- receives: as many messages as there are free slots, never more ---------------
     def _schedule_queue(self, queue):
+        if self.closed:
+            return
         room = min(self._room(), sqs.SQS_MAX_MESSAGES)
         if queue not in self._active_queues or room <= 0:
             return  # an ack or reject that frees a slot schedules it again
@@ -72,14 +74,29 @@ class QueuePathChannel(sqs.Channel):
 
     def _received(self, queue, receive, count=0):
         self._receives.pop(receive, None)
+        if self.closed:
+            return
         if count:
             self.hub.call_later(0, self._schedule_queue, queue)
         elif not self._receiving(queue):  # an empty long poll: the queue's last receive polls again
             self.hub.call_later(self.connection.polling_interval or 0, self._schedule_queue, queue)
 
     def _on_messages_ready(self, queue, qname, messages):
-        # kombu's list-parser answers a timed-out or failed receive with [] instead of a response.
-        return super()._on_messages_ready(queue, qname, messages) if isinstance(messages, dict) else 0
+        """kombu's, one message at a time, and none once this channel is closed.
+
+        kombu's list-parser answers a timed-out or failed receive with [] instead of a response.
+        Celery closes a consumer's channel when it resets it (its remote control met a body it
+        could not read), maybe while a receive of it is in flight or while it delivers the
+        receive's first messages; kombu then reads the rest with no connection left and ends the
+        worker. The messages not delivered are left to SQS, which delivers them again once their
+        visibility timeout ends.
+        """
+        delivered = 0
+        for message in messages.get("Messages") or [] if isinstance(messages, dict) else []:
+            if self.closed:
+                break
+            delivered += super()._on_messages_ready(queue, qname, {"Messages": [message]})
+        return delivered
 
     def _receiving(self, queue) -> bool:
         return any(q == queue for q, _, _ in self._receives.values())

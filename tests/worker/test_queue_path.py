@@ -6,6 +6,7 @@ others drive the transport's channel with a real kombu event loop against the em
 No test times anything: they record the order of events (receives issued, loop polls).
 """
 
+import logging
 import socket
 import uuid
 from urllib.parse import urlparse
@@ -141,3 +142,37 @@ def test_receives_ask_for_free_slots_only_and_the_ack_frees_one(hub, channel, qu
     assert len(channel.received) == 2  # the third waits for a free slot
     channel.received[0].ack()
     _run_until(hub, loop, lambda: len(channel.received) == 3, "the third message")
+
+
+def test_a_receive_answered_after_its_channel_closed_is_left_to_sqs(hub, channel, queue, caplog):
+    # Celery closes a consumer's channel when it resets it (e.g. its remote control met a body it could
+    # not read) while a receive of that channel may be in flight. Its answer used to end the worker.
+    name, url, sqs = queue
+    channel.basic_consume(name, no_ack=True, callback=channel.received.append, consumer_tag="test")
+    loop = hub.create_loop()
+    _run_until(hub, loop, lambda: "receive" in hub.events, "the long poll to be issued")
+    channel.close()
+    _send(queue, 1)
+    with caplog.at_level(logging.ERROR):
+        _run_until(hub, loop, lambda: not channel._receives, "the long poll's answer")
+    assert not channel.received and not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"  # received, neither run nor deleted
+
+
+def test_a_consumer_that_closes_its_channel_gets_no_more_of_the_batch(hub, channel, queue, caplog):
+    # As Celery's remote control does when a message cannot be read: it resets, closing the channel.
+    name, url, sqs = queue
+    _send(queue, 3)
+
+    def receive_then_close(message):
+        channel.received.append(message)
+        channel.close()
+
+    channel.basic_consume(name, no_ack=False, callback=receive_then_close, consumer_tag="test")
+    loop = hub.create_loop()
+    with caplog.at_level(logging.ERROR):
+        _run_until(hub, loop, lambda: channel.received and not channel._receives, "the batch's first message")
+    assert len(channel.received) == 1 and not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "3"  # one batch; two left to SQS
