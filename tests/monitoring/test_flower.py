@@ -41,6 +41,7 @@ RETRY_DELAY_S = "6"  # long enough for Flower to show the retried task as RETRY 
 # The unexpected failure's message stays in flight this long, longer than the module runs, so the
 # queue depths the tests check stay put.
 VISIBILITY_S = 3600
+JOB_FOLDERS = "audio-tasks-pool-*/audio-tasks-*"  # a job's temporary folder, in its pool process's
 PLAIN_JOB_INPUT = "missing.wav"  # the name of the (missing) input of every plain JSON job sent here
 
 
@@ -258,7 +259,7 @@ def test_terminate_from_flower_fails_the_sample_cancelled_and_deletes_its_messag
     sample_id = jobs.submit(stack, long="sleep300-long.wav")["long"]
     task = eventually(lambda: (t := _tasks_by_sample(url, {"long": sample_id}).get("long")) and
                       t["state"] == "STARTED" and t, "the long job to start")
-    eventually(lambda: list(jobs.temp.glob("audio-tasks-*")), "the job's temporary folder (for its input)")
+    eventually(lambda: list(jobs.temp.glob(JOB_FOLDERS)), "the job's temporary folder (for its input)")
     _post(url, f"/api/task/revoke/{task['uuid']}?terminate=true")  # Flower's Terminate button
 
     record = eventually(lambda: (r := SampleRecords(stack.settings).get(sample_id))["status"] == "FAILED" and r,
@@ -266,7 +267,7 @@ def test_terminate_from_flower_fails_the_sample_cancelled_and_deletes_its_messag
     assert {k: record["error"][k] for k in ("code", "reason", "signal")} == \
         {"code": "cancelled", "reason": "terminated", "signal": "SIGTERM"}
     assert record["error"]["worker"] == task["worker"] and task["worker"] in record["error"]["message"]
-    assert list(jobs.temp.glob("audio-tasks-*")) == []  # SIGTERM unwound the job: its folder is gone
+    assert list(jobs.temp.glob(JOB_FOLDERS)) == []  # SIGTERM unwound the job: its folder is gone
     assert eventually(lambda: _tasks_by_sample(url, {"long": sample_id})["long"]["state"] == "REVOKED",
                       "Flower to show the task revoked")
     assert eventually(lambda: _depths(stack)["in_flight"] == 1, "its message to be deleted")  # the broken one's

@@ -136,7 +136,7 @@ def test_a_dlq_reader_that_fails_still_releases_every_message_it_held(stack, dea
 
     monkeypatch.setattr(dlq, "describe", lambda message: 1 / 0)  # a reading that fails, whatever the cause
     with pytest.raises(ZeroDivisionError):
-        with dlq._DeadLetters(stack.settings):
+        with dlq.DeadLetters(stack.settings):
             pass
     sqs = aws.client("sqs", stack.settings)
     attributes = sqs.get_queue_attributes(QueueUrl=stack.env["SQS_DLQ_URL"], AttributeNames=["All"])["Attributes"]
