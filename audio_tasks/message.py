@@ -86,24 +86,31 @@ class JobArguments:
         return [self.sample_id, self.bucket, self.key], ({"options": self.options} if self.options else {})
 
 
-def derived_sample_id(bucket: str, key: str, version: str | None = None, etag: str | None = None) -> str:
+def derived_sample_id(bucket: str, key: str, version: str | None = None, etag: str | None = None,
+                      options: dict | None = None) -> str:
     """The sample id of ``s3://bucket/key`` (at ``version``, or with ``etag``): a UUID, the same for the same input.
 
     It is UUID v5 of the JSON text ``[bucket, key, version or null]`` (Python's ``json.dumps``:
     ASCII with ``\\u`` escapes, ", " between items), so any producer can compute it too; with
     an ``etag`` (without its quotes, as S3 notifications carry it) that is appended as a
-    fourth item.
+    fourth item, and then job ``options``, if any (see ``_uuid``).
     """
-    return _uuid([bucket, key, version or None] + ([etag] if etag else []))
+    return _uuid([bucket, key, version or None] + ([etag] if etag else []), options)
 
 
-def file_sample_id(name: str, sha256: str) -> str:
+def file_sample_id(name: str, sha256: str, options: dict | None = None) -> str:
     """The sample id of a local file called ``name`` whose content has the SHA-256 ``sha256`` (hex).
 
-    UUID v5 of the JSON text ``["sha256:<sha256>", name]``: two items, so never an S3 object's id.
+    UUID v5 of the JSON text ``["sha256:<sha256>", name]``: two items, so never an S3 object's id;
+    job ``options``, if any, are appended (see ``_uuid``).
     """
-    return _uuid([f"sha256:{sha256}", name])
+    return _uuid([f"sha256:{sha256}", name], options)
 
 
-def _uuid(identity: list) -> str:
+def _uuid(identity: list, options: dict | None = None) -> str:
+    """UUID v5 of ``identity`` as JSON; non-empty ``options`` are appended as the text
+    ``"options:" + json.dumps(options, sort_keys=True)``: the same input asked for with other
+    options is another sample, with the same options the same one."""
+    if options:
+        identity = [*identity, "options:" + json.dumps(options, sort_keys=True)]
     return str(uuid.uuid5(_SAMPLE_NAMESPACE, json.dumps(identity)))

@@ -8,8 +8,9 @@
   against the key below the prefix (``*`` also matches ``/``).
 
 An S3 object's id comes from its bucket, key and ETag, a local file's from its name and
-SHA-256 (``audio_tasks.message.derived_sample_id`` and ``file_sample_id``): the same object
-with the same content is the same sample, new content at the same key a new one. So
+SHA-256 (``audio_tasks.message.derived_sample_id`` and ``file_sample_id``), and from the job
+options (``--preset``) if any: the same object with the same content, asked for with the same
+options, is the same sample; new content at the same key, or other options, a new one. So
 re-running a submission finds the samples it already made (``producer.submission``). With
 ``fresh`` (``submit --resubmit``) every input gets a new random id instead: a new sample.
 """
@@ -45,8 +46,11 @@ class Input:
 
 
 def expand(sources: list[str], include: list[str], settings: Settings, storage: Storage,
-           fresh: bool = False) -> tuple[list[Input], list[dict]]:
-    """The inputs named by ``sources`` (each sample once), and ``{"input", "error"}`` for the ones that are not."""
+           fresh: bool = False, options: dict | None = None) -> tuple[list[Input], list[dict]]:
+    """The inputs named by ``sources`` (each sample once), and ``{"input", "error"}`` for the ones that are not.
+
+    Their ids are derived from the input and the job ``options`` (or random if ``fresh``)."""
+    naming = _Naming(fresh, options)
     inputs: dict[str, Input] = {}
     errors = []
     named_objects = [source for source in sources if source.startswith("s3://") and not _is_prefix(source)]
@@ -55,11 +59,11 @@ def expand(sources: list[str], include: list[str], settings: Settings, storage: 
     for source in sources:
         try:
             if source in heads:
-                found = [_object_input(source, _raise_error(heads[source]), fresh)]
+                found = [_object_input(source, _raise_error(heads[source]), naming)]
             elif source.startswith("s3://"):
-                found = _listed(source, include, storage, fresh)
+                found = _listed(source, include, storage, naming)
             else:
-                found = [_local_input(source, settings, fresh)]
+                found = [_local_input(source, settings, naming)]
         except JobError as exc:
             errors.append({"input": source, "error": exc.as_dict()})
             continue
@@ -85,16 +89,30 @@ def _raise_error(result: S3Object | JobError) -> S3Object:
     return result
 
 
-def _object_input(source: str, obj: S3Object, fresh: bool) -> Input:
-    sample_id = new_sample_id() if fresh else derived_sample_id(obj.bucket, obj.key, etag=obj.etag)
-    return Input(source, sample_id, obj.bucket, obj.key)
+@dataclass(frozen=True)
+class _Naming:
+    """How inputs get their sample ids: random (``fresh``), or derived from the input and ``options``."""
+
+    fresh: bool
+    options: dict | None
+
+    def object_id(self, obj: S3Object) -> str:
+        return new_sample_id() if self.fresh else derived_sample_id(obj.bucket, obj.key, etag=obj.etag,
+                                                                    options=self.options)
+
+    def file_id(self, name: str, sha256: str) -> str:
+        return new_sample_id() if self.fresh else file_sample_id(name, sha256, self.options)
 
 
-def _listed(source: str, include: list[str], storage: Storage, fresh: bool) -> list[Input]:
+def _object_input(source: str, obj: S3Object, naming: _Naming) -> Input:
+    return Input(source, naming.object_id(obj), obj.bucket, obj.key)
+
+
+def _listed(source: str, include: list[str], storage: Storage, naming: _Naming) -> list[Input]:
     bucket, _, prefix = source[len("s3://"):].partition("/")
     if not bucket:
         raise PermanentError(ErrorCode.INVALID_REQUEST, f"not an S3 URI (s3://bucket/prefix/): {source!r}")
-    found = [_object_input(obj.uri, obj, fresh) for obj in storage.list_objects(bucket, prefix)
+    found = [_object_input(obj.uri, obj, naming) for obj in storage.list_objects(bucket, prefix)
              if not obj.key.endswith("/") and
              (not include or any(fnmatchcase(obj.key[len(prefix):], glob) for glob in include))]
     if not found:
@@ -103,7 +121,7 @@ def _listed(source: str, include: list[str], storage: Storage, fresh: bool) -> l
     return found
 
 
-def _local_input(source: str, settings: Settings, fresh: bool) -> Input:
+def _local_input(source: str, settings: Settings, naming: _Naming) -> Input:
     path = Path(source)
     if not path.is_file():
         raise PermanentError(ErrorCode.NOT_A_FILE, f"no such file: {source}")
@@ -111,5 +129,5 @@ def _local_input(source: str, settings: Settings, fresh: bool) -> Input:
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
-    new_id = new_sample_id() if fresh else file_sample_id(path.name, digest.hexdigest())
+    new_id = naming.file_id(path.name, digest.hexdigest())
     return Input(source, new_id, settings.input_bucket, f"{settings.input_prefix}{new_id}/{path.name}", path)

@@ -65,7 +65,7 @@ def submit_sources(sources: list[str], include: list[str], settings: Settings, r
     """Name the inputs of ``sources`` (``producer.inputs``; ``fresh``: as new samples) and ``submit``
     them, each job with ``options`` (e.g. {"preset": "streaming"}), with progress on ``stream``."""
     storage = Storage(settings)
-    inputs, errors = expand(sources, include, settings, storage, fresh)
+    inputs, errors = expand(sources, include, settings, storage, fresh, options)
     submitted, not_submitted = submit(inputs, records, storage, JobBatches(settings), Progress(len(inputs), stream),
                                       options)
     return submitted, errors + not_submitted

@@ -68,6 +68,18 @@ def test_a_derived_sample_id_is_uuid5_of_the_input_as_documented():
     assert derived_sample_id("in", "a.wav") == str(uuid.uuid5(namespace, '["in", "a.wav", null]'))
 
 
+def test_submit_ids_with_job_options_append_them_as_sorted_json():
+    # The README's Submitting in bulk: other options, another sample; the same options, the same one.
+    namespace = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")
+    digest = hashlib.sha256(b"audio").hexdigest()
+    expected = f'["sha256:{digest}", "a.wav", "options:{{\\"preset\\": \\"streaming\\", \\"target_lufs\\": -15}}"]'
+    assert file_sample_id("a.wav", digest, {"target_lufs": -15, "preset": "streaming"}) == str(
+        uuid.uuid5(namespace, expected))
+    assert derived_sample_id("in", "a.wav", etag="e1", options={"preset": "podcast"}) == str(
+        uuid.uuid5(namespace, '["in", "a.wav", null, "e1", "options:{\\"preset\\": \\"podcast\\"}"]'))
+    assert file_sample_id("a.wav", digest, {}) == file_sample_id("a.wav", digest)  # no options: the plain id
+
+
 def test_submit_ids_are_uuid5_of_the_documented_arrays_and_never_an_object_versions():
     # The README's Submitting in bulk: [bucket, key, null, etag] for an S3 object, ["sha256:<hex>", name] for a file.
     namespace = uuid.UUID("6b1d4b0e-5c52-4d1e-9d62-0d6f1f0e2a51")
