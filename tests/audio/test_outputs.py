@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audio_tasks.audio.ffmpeg import probe
-from audio_tasks.audio.options import AudioOptions
+from audio_tasks.audio.options import AudioOptions, Limits
 from audio_tasks.audio.pipeline import process_file
 from tests.audio.oracles import ARTIFACT_NAMES, decode_s16, ebur128, ffmpeg, sine, write_float_wav
 
@@ -54,6 +54,22 @@ def test_options_change_rate_target_and_trim(dynamic_48k, tmp_path):
     assert ebur128(house)["integrated_lufs"] == pytest.approx(-18.0, abs=0.5)
     frames = len(decode_s16(house, 2))
     assert frames / 48000 == pytest.approx(6.0, abs=0.01)  # 1 s leading and 0.5 s trailing silence gone
+
+
+@pytest.mark.parametrize("spool_bytes", [Limits().max_spool_bytes, 4096], ids=["from the spool", "spool too small"])
+def test_house_wav_is_what_ffmpeg_makes_from_the_input_itself(dynamic_48k, tmp_path, spool_bytes):
+    # The house WAV comes from the spooled first decode (or, past the spool's limit, a second
+    # decode); either way it must be what ffmpeg's own gain + soxr chain makes of the input.
+    mp3 = tmp_path / "dynamic.mp3"
+    ffmpeg("-i", str(dynamic_48k), "-c:a", "libmp3lame", "-b:a", "192k", str(mp3))
+    result = process_file(mp3, tmp_path / "out", limits=Limits(max_spool_bytes=spool_bytes))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ARTIFACT_NAMES  # no spool left behind
+    gain = result.measurements["house_format"]["gain_db"]
+    ffmpeg("-i", str(mp3), "-af", f"volume={gain}dB:precision=double,aresample=44100:resampler=soxr",
+           "-c:a", "pcm_s16le", str(tmp_path / "oracle.wav"))
+    ours, oracle = decode_s16(result.artifacts["house.wav"], 2), decode_s16(tmp_path / "oracle.wav", 2)
+    assert ours.shape == oracle.shape
+    assert np.abs(ours.astype(np.int32) - oracle).max() <= 1
 
 
 def test_preview_is_an_mp3_at_the_requested_bitrate(dynamic_48k, tmp_path):
