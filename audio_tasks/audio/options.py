@@ -32,9 +32,9 @@ class Limits:
     max_bytes: int = 2 * 1024**3
     max_duration_s: float = 4 * 3600
     decode_timeout_s: float = 600.0
-    # Temporary disk for the decoded audio kept for the house WAV (float32: 2 GiB is 1 h 41 min
+    # Temporary disk for the decoded audio kept for the house WAV (float32: 1 GiB holds 50 min
     # of stereo 44.1 kHz); a longer input is decoded a second time for it instead.
-    max_spool_bytes: int = 2 * 1024**3
+    max_spool_bytes: int = 1024**3
 
 
 @dataclass(frozen=True)

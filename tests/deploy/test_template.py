@@ -145,17 +145,18 @@ def test_containers_run_read_only_without_capabilities(task_id):
 
 
 def test_ephemeral_storage_holds_every_concurrent_job_at_its_limits():
-    """Per job on disk at once: the input, house.wav and preview.mp3 (audio_tasks.job: one
-    temporary directory per job). Bounded by MAX_INPUT_BYTES, and by MAX_DURATION_SECONDS at
-    HOUSE_SAMPLE_RATE in 16-bit PCM with 8 channels (the most the README lists) and the
-    preview bitrate; 20 % headroom, 4 GiB for the image and logs, Fargate's minimum 21 GiB."""
+    """Per job on disk at once: the input, house.wav, preview.mp3 and the decoded-audio spool
+    (audio_tasks.job: one temporary directory per job). Bounded by MAX_INPUT_BYTES, by
+    MAX_DURATION_SECONDS at HOUSE_SAMPLE_RATE in 16-bit PCM with 8 channels (the most the
+    README lists) and the preview bitrate, and by Limits.max_spool_bytes; 20 % headroom,
+    4 GiB for the image and logs, Fargate's minimum 21 GiB."""
     task = T.properties("WorkerTaskDefinition")
     [container] = task["ContainerDefinitions"]
     env = {e["Name"]: e["Value"] for e in container["Environment"] if isinstance(e["Value"], str)}
     settings = Settings.from_env({**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"})  # the worker's own reading
     limits, audio = settings.limits, settings.audio
     per_job = (limits.max_bytes + limits.max_duration_s * audio.house_sample_rate * 8 * 2
-               + limits.max_duration_s * audio.preview_bitrate_kbps * 1000 / 8)
+               + limits.max_duration_s * audio.preview_bitrate_kbps * 1000 / 8 + limits.max_spool_bytes)
     assert task["EphemeralStorage"] == {"SizeInGiB": {"Fn::FindInMap": [
         "WorkerDisk", {"Ref": "WorkerConcurrency"}, "EphemeralStorageGiB"]}}
     table = T.body["Mappings"]["WorkerDisk"]
@@ -163,7 +164,7 @@ def test_ephemeral_storage_holds_every_concurrent_job_at_its_limits():
     for c, row in table.items():
         assert row["EphemeralStorageGiB"] == max(21, 4 + math.ceil(1.2 * int(c) * per_job / 2**30)), c
         assert row["EphemeralStorageGiB"] <= 200  # Fargate's maximum
-    assert table["2"]["EphemeralStorageGiB"] == 33
+    assert table["2"]["EphemeralStorageGiB"] == 35
 
 
 def test_worker_service():
