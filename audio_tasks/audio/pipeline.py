@@ -2,13 +2,13 @@
 
 ``process_file`` is the whole pure job: a path in, a ``ProcessResult`` (metadata,
 measurements, artifact files) out. The task shell and ``audio-tasks analyze`` both call
-it; neither knows how audio is measured. The input is decoded once, by one ffmpeg process
-that pipes float32 PCM to the analysers and, from the same decoded audio, encodes the MP3
-and Ogg Opus previews and spools the decoded audio to disk (at most
-``Limits.max_spool_bytes``). The house-format WAV needs the measured loudness for its
-gain, so it is written from the spool once the analysis is done — measured on a 10-minute
-stereo MP3: 0.4 s instead of 1.3 s for a second decode of the input, which is what a
-longer input than the spool holds still gets.
+it; neither knows how audio is measured. One ffmpeg process decodes the input, pipes
+float32 PCM to the analysers and spools the same decoded audio to disk (at most
+``Limits.max_spool_bytes``); a second one encodes the MP3 and Ogg Opus previews meanwhile
+(both cores busy; see ``encode`` for why it decodes on its own). The house-format WAV
+needs the measured loudness for its gain, so it is written from the spool once the
+analysis is done — measured on a 10-minute stereo MP3: 0.4 s instead of 1.3 s for a
+second decode of the input, which is what an input longer than the spool holds still gets.
 
 Artifacts (``out_dir`` given): ``analysis.json``, ``house.wav``, ``preview.mp3``,
 ``preview.opus``, ``waveform.json`` (BBC audiowaveform v2) with ``waveform-small.png``
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from audio_tasks.audio.descriptors.describe import Descriptors
 from audio_tasks.audio.descriptors.problems import band_limit
-from audio_tasks.audio.encode import HouseFormat, preview_outputs, spool_output, write_house_wav
+from audio_tasks.audio.encode import Encoder, HouseFormat, house_wav_command, preview_command, spool_output
 from audio_tasks.audio.errors import InputTooLarge, InvalidAudio
 from audio_tasks.audio.ffmpeg import MediaInfo, PcmStream, probe
 from audio_tasks.audio.levels import LevelMeter
@@ -65,15 +65,18 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
         return _measure(path, info, size, limits, options, outputs=[])[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     spool = out_dir / ".decoded.wav"
-    outputs = [*preview_outputs(out_dir / "preview.mp3", options.preview_bitrate_kbps,
-                                out_dir / "preview.opus", options.opus_bitrate_kbps),
-               *spool_output(spool, limits.max_spool_bytes)]
+    previews = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps,
+                                       out_dir / "preview.opus", options.opus_bitrate_kbps), "previews")
     try:
-        result, analysers = _measure(path, info, size, limits, options, outputs)
+        result, analysers = _measure(path, info, size, limits, options, spool_output(spool, limits.max_spool_bytes))
+        previews.wait(limits.decode_timeout_s)
         result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
         result.artifacts["preview.opus"] = out_dir / "preview.opus"
         house_source = spool if spool.stat().st_size < limits.max_spool_bytes else path
         _write_artifacts(house_source, out_dir, result, analysers, limits, options)
+    except BaseException:
+        previews.kill()
+        raise
     finally:
         spool.unlink(missing_ok=True)
     return result
@@ -174,7 +177,8 @@ def _write_artifacts(house_source: Path, out_dir: Path, result: ProcessResult, a
         trim_start = m["leading_silence_s"] or None
         trim_end = (result.metadata["duration_s"] - m["trailing_silence_s"]) if m["trailing_silence_s"] else None
     house = HouseFormat(options.house_sample_rate, gain, trim_start, trim_end)
-    write_house_wav(house_source, out_dir / "house.wav", house, limits.decode_timeout_s)
+    Encoder(house_wav_command(house_source, out_dir / "house.wav", house), "house-format WAV").wait(
+        limits.decode_timeout_s)
     result.artifacts["house.wav"] = out_dir / "house.wav"
     result.measurements["house_format"] = {**asdict(house), "target_lufs": options.target_lufs,
                                            "true_peak_ceiling_dbtp": options.true_peak_ceiling_dbtp}
