@@ -42,7 +42,7 @@ from deploy import template as cfn
 from producer.demo import write_wav
 from producer.submission import wait_for_final
 from tests.producer.test_lambda_handler import invoke
-from tests.support import ARTIFACTS, REPO
+from tests.support import ARTIFACTS, REPO, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -525,6 +525,10 @@ def job_done(emulator, deployed, stack_worker, tmp_path_factory):
     response = _submit_through_the_lambda(emulator, deployed, tmp_path_factory.mktemp("job"))
     finals, timed_out = wait_for_final(SampleRecords(emulator.settings), [response["sample_id"]], timeout_s=90)
     assert not timed_out
+    # The ack follows the record, and acked messages are deleted in batches (within 0.5 s).
+    sqs, url = aws.client("sqs", emulator.settings), deployed.outputs["AudioProcessingQueueUrl"]
+    eventually(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+        "Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0", "the job's message to be deleted")
     return response, finals[response["sample_id"]]
 
 
