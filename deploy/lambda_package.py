@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("audio_tasks", "producer", "celeryconfig.py")
 # Not imported on the handler's path (tests/test_import_weight.py keeps it so): Flower's UI,
-# the ffmpeg binary, plotting, and the audio core's numpy/scipy.
-WORKER_ONLY = {"flower", "imageio-ffmpeg", "matplotlib", "numpy", "scipy"}
+# the ffmpeg binary, plotting, and the audio core's numpy/scipy (and its BLAS thread limit).
+WORKER_ONLY = {"flower", "imageio-ffmpeg", "matplotlib", "numpy", "scipy", "threadpoolctl"}
 # The Lambda runtime (python3.12, Amazon Linux 2023, glibc 2.34): pycurl, which
 # celery[sqs] requires, has no wheel for the older manylinux2014 of python3.11's runtime.
 PYTHON_VERSION = "3.12"

@@ -23,7 +23,7 @@ def _loaded(imports: str, candidates: tuple[str, ...]) -> list[str]:
 
 def test_the_lambda_and_the_task_module_do_not_load_the_audio_core():
     assert _loaded("producer.lambda_handler, producer.cli, audio_tasks.worker.tasks",
-                   ("numpy", "scipy", "matplotlib")) == []
+                   ("numpy", "scipy", "matplotlib", "threadpoolctl")) == []
 
 
 def test_the_audio_core_imports_nothing_from_aws_celery_kombu_or_billiard():

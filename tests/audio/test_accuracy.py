@@ -4,7 +4,9 @@ signals (synthesised from the specs), ffmpeg's ebur128 and astats filters, pylou
 import numpy as np
 import pyloudnorm
 import pytest
+from scipy.signal import firwin, upfirdn
 
+from audio_tasks.audio.levels import LevelMeter
 from audio_tasks.audio.pipeline import process_file
 from tests.audio.oracles import (
     astats,
@@ -149,3 +151,22 @@ def test_digital_silence_is_valid_audio(tmp_path):
 def test_spectral_centroid_of_a_pure_tone(tmp_path):
     path = write_float_wav(tmp_path / "tone.wav", stereo(sine(3, RATE, 2500, -10)), RATE)
     assert process_file(path).measurements["spectral_centroid_hz"] == pytest.approx(2500, rel=0.02)
+
+
+def test_true_peak_is_the_peak_of_the_whole_interpolated_signal():
+    # The meter interpolates only stretches that could beat its running maximum, block by
+    # block; the reference interpolates everything at once with scipy's upfirdn and the same
+    # BS.1770 Annex 2 interpolator (a 48-tap windowed-sinc low-pass at 4×, 12 taps a phase).
+    rng = np.random.default_rng(7)
+    envelope = np.repeat(rng.uniform(0.001, 0.1, 60), RATE // 10)[:, None]
+    signal_ = (rng.standard_normal((len(envelope), 2)) * envelope).astype(np.float32)
+    # The loudest point: an inter-sample crest (3 dB above its samples) astride a block boundary.
+    signal_[65530:65542, 1] = sine(12 / RATE, RATE, RATE / 4, -1.0, phase=np.pi / 4)
+    meter = LevelMeter(RATE, 2)
+    for block in np.array_split(signal_, [1000, 65536, 70001, 200000]):
+        meter.feed(block)
+    meter.finish()
+    fir = (firwin(48, 1 / 4) * 4).astype(np.float32)
+    expected = max(np.abs(upfirdn(fir, signal_[:, channel], up=4)).max() for channel in (0, 1))
+    assert meter.result()["true_peak_dbtp"] == pytest.approx(20 * np.log10(expected), abs=0.006)
+    assert 20 * np.log10(expected) == pytest.approx(-1.0, abs=0.05)  # the crest, not the noise
