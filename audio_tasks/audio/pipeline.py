@@ -5,10 +5,11 @@ measurements, artifact files) out. The task shell and ``audio-tasks analyze`` bo
 it; neither knows how audio is measured. One ffmpeg process decodes the input, pipes
 float32 PCM to the analysers and spools the same decoded audio to disk (at most
 ``Limits.max_spool_bytes``); a second one encodes the MP3 and Ogg Opus previews meanwhile
-(both cores busy; see ``encode`` for why it decodes on its own). The house-format WAV
-needs the measured loudness for its gain, so it is written from the spool once the
-analysis is done — measured on a 10-minute stereo MP3: 0.4 s instead of 1.3 s for a
-second decode of the input, which is what an input longer than the spool holds still gets.
+(both cores busy; see ``encode`` for why it decodes on its own, and when the MP3 preview
+is the source's own stream). The house-format WAV needs the measured loudness for its
+gain, so it is written from the spool once the analysis is done, while the previews
+finish — measured on a 10-minute stereo MP3: 0.4 s instead of 1.3 s for a second decode
+of the input, which is what an input longer than the spool holds still gets.
 
 Artifacts (``out_dir`` given): ``analysis.json``, ``house.wav``, ``preview.mp3``,
 ``preview.opus``, ``waveform.json`` (BBC audiowaveform v2) with ``waveform-small.png``
@@ -67,15 +68,15 @@ def process_file(path: Path, out_dir: Path | None = None, limits: Limits = Limit
         return _measure(path, info, size, limits, options, outputs=[])[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     spool = out_dir / ".decoded.wav"
-    previews = Encoder(preview_command(path, out_dir / "preview.mp3", options.preview_bitrate_kbps,
+    previews = Encoder(preview_command(path, info, out_dir / "preview.mp3", options.preview_bitrate_kbps,
                                        out_dir / "preview.opus", options.opus_bitrate_kbps), "previews")
     try:
         result, analysers = _measure(path, info, size, limits, options, spool_output(spool, limits.max_spool_bytes))
+        house_source = spool if spool.stat().st_size < limits.max_spool_bytes else path
+        _write_artifacts(house_source, out_dir, result, analysers, limits, options)  # while the previews finish
         previews.wait(limits.decode_timeout_s)
         result.artifacts["preview.mp3"] = out_dir / "preview.mp3"
         result.artifacts["preview.opus"] = out_dir / "preview.opus"
-        house_source = spool if spool.stat().st_size < limits.max_spool_bytes else path
-        _write_artifacts(house_source, out_dir, result, analysers, limits, options)
     except BaseException:
         previews.kill()
         raise

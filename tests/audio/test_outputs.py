@@ -3,11 +3,12 @@ with ffmpeg's own measurements and an independent decode, and byte-for-byte repe
 
 import json
 import struct
+import subprocess
 
 import numpy as np
 import pytest
 
-from audio_tasks.audio.ffmpeg import probe
+from audio_tasks.audio.ffmpeg import ffmpeg_exe, probe
 from audio_tasks.audio.options import AudioOptions, Limits
 from audio_tasks.audio.pipeline import process_file
 from tests.audio.oracles import ARTIFACT_NAMES, decode_s16, ebur128, ffmpeg, sine, write_float_wav
@@ -76,6 +77,24 @@ def test_preview_is_an_mp3_at_the_requested_bitrate(dynamic_48k, tmp_path):
     result = process_file(dynamic_48k, tmp_path, options=AudioOptions(preview_bitrate_kbps=96))
     info = probe(result.artifacts["preview.mp3"])
     assert (info.container, info.codec, info.bit_rate_kbps) == ("mp3", "mp3", 96)
+
+
+@pytest.mark.parametrize("source_kbps, copied", [(96, True), (128, True), (192, False)])
+def test_an_mp3_at_or_below_the_preview_rate_becomes_the_preview_unchanged(dynamic_48k, tmp_path, source_kbps,
+                                                                           copied):
+    # No second MP3 generation: the preview's frames are the source's, packet for packet
+    # (ffmpeg's framemd5 hashes each packet's bytes); a richer source is encoded at 128 kbit/s.
+    source = tmp_path / "source.mp3"
+    ffmpeg("-i", str(dynamic_48k), "-c:a", "libmp3lame", "-b:a", f"{source_kbps}k", str(source))
+    preview = process_file(source, tmp_path / "out").artifacts["preview.mp3"]
+    assert (_packet_hashes(preview) == _packet_hashes(source)) is copied
+    assert probe(preview).bit_rate_kbps == (source_kbps if copied else 128)
+
+
+def _packet_hashes(path) -> list[str]:
+    report = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy",
+                             "-f", "framemd5", "-"], capture_output=True, text=True, check=True, timeout=60).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in report.splitlines() if line and not line.startswith("#")]
 
 
 def test_the_opus_preview_is_ogg_opus_at_48_khz_and_as_long_as_the_source(dynamic_48k, tmp_path):
