@@ -41,21 +41,31 @@ class SilenceDetector:
         segments = self._segments_cut.frames(loudest)
         if len(segments):
             self._close_segments(segments.max(axis=1))
-        sounding = np.flatnonzero(loudest >= self._threshold)  # frames where any channel sounds
-        if len(sounding):
-            self._track_sound(sounding + self._frames)
+        sounding = loudest >= self._threshold  # frames where any channel sounds
+        if sounding.any():
+            self._track_sound(sounding)
         self._frames += len(block)
 
     def _track_sound(self, sounding: np.ndarray) -> None:
-        """The first and last sounding frame, and the longest silence between two."""
+        """The first and last sounding frame, and the longest silence between two. From the
+        mask's edges, not the sounding frames' indices: an index per frame (8 bytes, then a
+        diff of them) took 0.5 CPU-s per 10 minutes of stereo."""
+        first, last = int(np.argmax(sounding)), len(sounding) - 1 - int(np.argmax(sounding[::-1]))
         if self._first_sound is None:
-            self._first_sound = int(sounding[0])
-        previous = sounding[0] if self._last_sound is None else self._last_sound
-        gaps = np.diff(sounding, prepend=previous) - 1  # gaps[i]: silent frames just before sounding[i]
-        widest = int(np.argmax(gaps))
-        if gaps[widest] > self._longest_gap[0]:
-            self._longest_gap = (int(gaps[widest]), int(sounding[widest] - gaps[widest]))
-        self._last_sound = int(sounding[-1])
+            self._first_sound = self._frames + first
+        else:
+            self._widen_gap(self._frames + first - self._last_sound - 1, self._last_sound + 1)
+        edges = np.diff(sounding[first:last + 1].view(np.int8))
+        starts = np.flatnonzero(edges == -1) + 1  # the first silent frame of each run inside
+        if len(starts):
+            widths = np.flatnonzero(edges == 1) + 1 - starts
+            widest = int(np.argmax(widths))
+            self._widen_gap(int(widths[widest]), self._frames + first + int(starts[widest]))
+        self._last_sound = self._frames + last
+
+    def _widen_gap(self, frames: int, start: int) -> None:
+        if frames > self._longest_gap[0]:
+            self._longest_gap = (frames, start)
 
     def _close_segments(self, peaks: np.ndarray) -> None:
         self._segments += len(peaks)

@@ -8,6 +8,7 @@ from scipy.signal import firwin, upfirdn
 
 from audio_tasks.audio.levels import LevelMeter
 from audio_tasks.audio.pipeline import process_file
+from audio_tasks.audio.silence import SilenceDetector
 from tests.audio.oracles import (
     astats,
     decode_s16,
@@ -170,3 +171,21 @@ def test_true_peak_is_the_peak_of_the_whole_interpolated_signal():
     expected = max(np.abs(upfirdn(fir, signal_[:, channel], up=4)).max() for channel in (0, 1))
     assert meter.result()["true_peak_dbtp"] == pytest.approx(20 * np.log10(expected), abs=0.006)
     assert 20 * np.log10(expected) == pytest.approx(-1.0, abs=0.05)  # the crest, not the noise
+
+
+@pytest.mark.parametrize("longest_at", [30_000, 60_000, 139_000])
+def test_the_longest_silence_is_found_wherever_the_blocks_cut_it(longest_at):
+    # Noise with three silent gaps of known length; the longest sits inside a block, across a
+    # block boundary (65 536) or over whole blocks (140 000-150 000 and 150 000-150 001).
+    rng = np.random.default_rng(5)
+    signal_ = 0.1 * rng.standard_normal((220_000, 2)).astype(np.float32)
+    gaps = {10_000: 2_000, 100_000: 3_000, longest_at: 12_000}
+    for start, length in gaps.items():
+        signal_[start:start + length] = 0.0
+    detector = SilenceDetector(RATE)
+    for block in np.array_split(signal_, [4_000, 65_536, 140_000, 150_000, 150_001]):
+        detector.feed(block)
+    ours = detector.result()
+    assert (ours["longest_silence_s"], ours["longest_silence_start_s"]) == \
+        (round(12_000 / RATE, 4), round(longest_at / RATE, 4))
+    assert ours["leading_silence_s"] == ours["trailing_silence_s"] == 0.0
