@@ -45,7 +45,7 @@ SCALES = {
 
 def run(mode: str, work_dir: Path) -> list:
     from audio_tasks.local_stack import LocalStack
-    from benchmarks.audio_bench import memory_vs_duration, pipeline_speed
+    from benchmarks.audio_bench import memory_vs_duration, pipeline_speed, reencoded_preview_speed
     from benchmarks.lambda_import import cold_import
     from benchmarks.monitoring_bench import idle_cost
     from benchmarks.producer_bench import submit_vs_raw_loop
@@ -68,6 +68,7 @@ def run(mode: str, work_dir: Path) -> list:
         rows += submit_vs_raw_loop(bench, scale.producer_jobs, scale.warmup)
     _step("pipeline speed")
     rows += pipeline_speed(work_dir, scale.speed_minutes)
+    rows += reencoded_preview_speed(work_dir, scale.speed_minutes)
     _step("memory vs duration")
     rows += memory_vs_duration(work_dir, scale.memory_minutes)
     _step("Lambda cold import")
