@@ -31,7 +31,9 @@ def test_smoke_run_measures_every_row(tmp_path):
                      "full job time ÷ tight ffmpeg chain", "full job CPU ÷ tight ffmpeg chain",
                      "Lambda handler cold import ÷ import boto3", "audio-tasks submit ÷ raw send_message_batch loop",
                      "monitoring: cost per idle worker-hour", "descriptors' added time ÷ job without them",
-                     "descriptors' added CPU ÷ job CPU without them"):
+                     "descriptors' added CPU ÷ job CPU without them",
+                     "full job time ÷ tight chain, MP3 preview encoded",
+                     "full job CPU ÷ tight chain, MP3 preview encoded"):
         assert expected in names
     assert any(name.startswith("peak RSS with ÷ without descriptors") for name in names)
     assert all(math.isfinite(row["value"]) for row in rows)
