@@ -5,13 +5,17 @@ service picks it up. ``run-task`` (the rollback path, chosen by the stack's
 ``DispatchMode``): ``ecs:RunTask`` starts one task of the worker's task definition with
 ``PROCESSING_MODE=task`` and the sample in its environment (``audio_tasks.worker.oneshot``),
 while the service is scaled to 0. A dispatcher's ``via`` is recorded in the sample record
-(``dispatched_via``), so the reconciler knows what to expect.
+(``dispatched_via``), so the reconciler knows what to expect. ``audio-tasks submit`` sends
+in batches to the queue (``producer.job_batches``), but under ``run-task`` hands its jobs
+over here one at a time (``OneAtATime``).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,6 +35,7 @@ class DispatchFailed(Exception):
 
 class QueueDispatch:
     via = "sqs"
+    options_refusal = None  # it takes job options
 
     def __call__(self, job: JobArguments) -> None:
         from audio_tasks.worker.tasks import process_sample  # imports Celery: kept out of module import
@@ -46,6 +51,8 @@ class QueueDispatch:
 
 class RunTaskDispatch:
     via = "run-task"
+    # PROCESSING_MODE=task reads no options: a job with some is refused rather than dropped
+    options_refusal = "a one-off task (DispatchMode=run-task) takes no job options"
 
     def __init__(self, settings: Settings, ecs=None):
         self.target = settings.dispatch
@@ -53,8 +60,8 @@ class RunTaskDispatch:
 
     def __call__(self, job: JobArguments) -> str:
         """Start the job's task; returns its ARN."""
-        if job.options:  # PROCESSING_MODE=task reads no options: refused rather than dropped
-            raise DispatchFailed("a one-off task (DispatchMode=run-task) takes no job options")
+        if job.options:
+            raise DispatchFailed(self.options_refusal)
         environment = {"PROCESSING_MODE": "task", "SAMPLE_ID": job.sample_id, "S3_BUCKET": job.bucket,
                        "S3_KEY": job.key}
         try:
@@ -92,3 +99,26 @@ def hand_over(records: SampleRecords, job: JobArguments, dispatch: Dispatcher) -
         records.mark_dispatched(job.sample_id, dispatch.via)
     except (BotoCoreError, ClientError) as exc:
         log.warning("dispatched, but could not note it in the record: %s", exc)
+
+
+class OneAtATime:
+    """``audio-tasks submit``'s jobs under ``run-task``: ``hand_over`` each in turn (one RunTask call gives
+    every task it starts the same overrides, and each job needs its own environment); the interface of
+    ``producer.job_batches.JobBatches``."""
+
+    def __init__(self, records: SampleRecords, dispatch: Dispatcher):
+        self.records, self.dispatch = records, dispatch
+
+    @contextmanager
+    def open(self) -> Iterator["OneAtATime"]:
+        yield self
+
+    def send(self, jobs: list[JobArguments]) -> dict[str, str]:
+        """Dispatch ``jobs``; returns {sample_id: reason} for those that could not be."""
+        not_sent = {}
+        for job in jobs:
+            try:
+                hand_over(self.records, job, self.dispatch)
+            except DispatchFailed as exc:
+                not_sent[job.sample_id] = str(exc)
+        return not_sent

@@ -12,6 +12,7 @@ import pytest
 
 from audio_tasks import aws
 from audio_tasks.aws.records import SampleRecords
+from audio_tasks.aws.storage import parse_s3_uri
 from audio_tasks.message import JobArguments, derived_sample_id
 from tests.support import json_lines, run_cli
 
@@ -133,3 +134,70 @@ def test_local_files_are_uploaded_once_and_named_inputs_checked_first(stack, env
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path.read_bytes()
     again = json_lines(run_cli(env, "submit", str(a), "--json").stdout)
     assert [(s["sample_id"], s["action"]) for s in again] == [(samples[str(a)]["sample_id"], "resent")]
+
+
+@pytest.fixture
+def run_task_env(stack, env):
+    """``env`` under ``DISPATCH_MODE=run-task``, with a cluster, a Fargate task definition and a network (RunTask
+    checks the subnet and group exist) of the test's own."""
+    ecs, ec2 = aws.client("ecs", stack.settings), aws.client("ec2", stack.settings)
+    name = f"submit-{uuid.uuid4().hex[:8]}"
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's RunTask names each task's ENI
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName=name, Description="one-off tasks")["GroupId"]
+    ecs.create_cluster(clusterName=name)
+    definition = ecs.register_task_definition(
+        family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "worker", "image": "audio-tasks", "memory": 512}])["taskDefinition"]
+    return {**env, "DISPATCH_MODE": "run-task", "ECS_CLUSTER": name,
+            "WORKER_TASK_DEFINITION": definition["taskDefinitionArn"], "WORKER_SUBNETS": subnet,
+            "WORKER_SECURITY_GROUPS": group}
+
+
+def _started_tasks(stack, cluster: str) -> list[dict]:
+    ecs = aws.client("ecs", stack.settings)
+    arns = ecs.list_tasks(cluster=cluster)["taskArns"]
+    return ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+
+
+def test_under_run_task_each_job_starts_a_one_off_task_and_is_noted_in_its_record(stack, run_task_env, prefix):
+    uri, wavs = prefix
+    run = run_cli(run_task_env, "submit", uri, "--include", "*.wav", "--json")
+    assert run.returncode == 0, run.stderr
+    samples = {s["sample_id"]: s["input"] for s in json_lines(run.stdout)}
+    assert set(samples.values()) == wavs
+    started = {}
+    for task in _started_tasks(stack, run_task_env["ECS_CLUSTER"]):
+        assert task["taskDefinitionArn"] == run_task_env["WORKER_TASK_DEFINITION"]
+        [override] = task["overrides"]["containerOverrides"]
+        environment = {e["name"]: e["value"] for e in override["environment"]}
+        started[environment.pop("SAMPLE_ID")] = environment
+    expected = {sample_id: dict(zip(("S3_BUCKET", "S3_KEY"), parse_s3_uri(input_uri)), PROCESSING_MODE="task")
+                for sample_id, input_uri in samples.items()}
+    assert started == expected  # one task per sample, nothing else
+    records = SampleRecords(stack.settings).get_many(list(samples))
+    assert {(r["status"], r["dispatched_via"]) for r in records.values()} == {("QUEUED", "run-task")}
+    assert _jobs_on(run_task_env, stack) == []  # nothing went to the queue
+
+
+def test_under_run_task_options_are_refused_up_front_and_a_task_that_cannot_start_fails_its_record(
+        stack, run_task_env, prefix):
+    uri, wavs = prefix
+    refused = run_cli(run_task_env, "submit", uri, "--include", "*.wav", "--preset", "streaming", "--json")
+    assert refused.returncode == 1 and refused.stdout == ""
+    errors = _errors(refused.stderr)
+    assert {e["input"] for e in errors} == wavs
+    assert {(e["error"]["code"], e["error"]["message"]) for e in errors} == {(
+        "invalid_request", "a one-off task (DispatchMode=run-task) takes no job options: submit it without --preset")}
+    assert SampleRecords(stack.settings).get_many([e["sample_id"] for e in errors]) == {}  # nothing written
+
+    gone = {**run_task_env, "WORKER_TASK_DEFINITION": run_task_env["WORKER_TASK_DEFINITION"] + "-gone"}
+    failed = run_cli(gone, "submit", uri, "--include", "*.wav", "--json")
+    assert failed.returncode == 1
+    errors = _errors(failed.stderr)
+    assert {e["input"] for e in errors} == wavs and {e["error"]["code"] for e in errors} == {"enqueue_failed"}
+    assert all("RunTask" in e["error"]["message"] for e in errors), errors[0]
+    records = SampleRecords(stack.settings).get_many([e["sample_id"] for e in errors])
+    assert {(r["status"], r["error"]["code"]) for r in records.values()} == {("FAILED", "enqueue_failed")}
+    assert _started_tasks(stack, run_task_env["ECS_CLUSTER"]) == []
