@@ -34,17 +34,21 @@ class Scale:
     monitoring_s: float  # the idle window; leases are renewed every 100 s
     warmup: int  # untimed jobs before every timed queue phase
     rounds: int  # interleaved -c 1 / -c 2 rounds of the scaling row
+    # SQS_WAIT_TIME_SECONDS of the bench's stacks. Production's 20 s, except in the smoke run:
+    # a stopping worker settles its last long poll first (worker/shutdown.py), so every worker
+    # stop took up to 20 s, and the smoke run 150 s instead of 56 s with a 1 s poll.
+    poll_s: int = 20
 
 
 SCALES = {
     "full": Scale(500, 500, 60, 1000, 12, 3_000_000, 10, (10, 60, 120), 1000, 7, 200, 10, 2),
     "quick": Scale(100, 100, 25, 200, 6, 1_500_000, 1, (1, 2, 4), 200, 5, 100, 5, 1),
-    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1, 2, 1, 1),
+    "smoke": Scale(3, 5, 1, 5, 2, 10_000, 0.05, (0.05, 0.1), 5, 1, 2, 1, 1, poll_s=1),
 }
 
 
 def run(mode: str, work_dir: Path) -> list:
-    from audio_tasks.local_stack import LocalStack
+    from audio_tasks.local_stack import LocalStack, StackOptions
     from benchmarks.audio_bench import memory_vs_duration, pipeline_speed, reencoded_preview_speed
     from benchmarks.lambda_import import cold_import
     from benchmarks.monitoring_bench import idle_cost
@@ -56,7 +60,7 @@ def run(mode: str, work_dir: Path) -> list:
     # The emulator records every request here once told to: our SQS request counter.
     os.environ["MOTO_RECORDER_FILEPATH"] = str(work_dir / "recording.jsonl")
     rows = []
-    with LocalStack(work_dir / "logs") as stack:
+    with LocalStack(work_dir / "logs", StackOptions(wait_time_seconds=scale.poll_s)) as stack:
         bench = QueueBench(stack, work_dir / "state", scale.warmup)
         _step("start latency, requests per job, idle polling")
         rows += bench.queue_path(scale.latency_jobs, scale.load_jobs, scale.idle_s)
@@ -74,7 +78,7 @@ def run(mode: str, work_dir: Path) -> list:
     _step("Lambda cold import")
     rows += cold_import(scale.import_runs)
     _step("live monitoring's requests")
-    rows += idle_cost(work_dir, scale.monitoring_s)
+    rows += idle_cost(work_dir, scale.monitoring_s, scale.poll_s)
     return rows
 
 

@@ -25,8 +25,8 @@ SQS_USD, SNS_PUBLISH_USD = 0.40e-6, 0.50e-6
 SETTLE_S = 10  # after Flower serves: its event queue subscribed, the worker's first heartbeats out
 
 
-def idle_cost(work_dir: Path, window_s: float) -> list[Row]:
-    with LocalStack(work_dir / "logs-monitoring", StackOptions(monitoring=True)) as stack:
+def idle_cost(work_dir: Path, window_s: float, poll_s: int) -> list[Row]:
+    with LocalStack(work_dir / "logs-monitoring", StackOptions(monitoring=True, wait_time_seconds=poll_s)) as stack:
         stack.start_worker(name="worker")
         stack.start_flower()
         time.sleep(min(SETTLE_S, window_s))  # the smoke run's window is too short to need it all
