@@ -33,8 +33,8 @@ class Row:
         before = previous.get(self.name)
         if before is None:
             return "new"
-        if not before:
-            return "n/a"
+        if before <= 0:  # a ratio to zero or a negative value says nothing: show the old value
+            return f"was {before:.3g}".replace("-", "−")
         moved = self.value / before - 1
         text = f"{moved:+.0%}".replace("-", "−")
         if self.target.startswith(("≤", "≥")) and abs(moved) >= NOISE:
