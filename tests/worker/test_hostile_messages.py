@@ -94,10 +94,15 @@ def test_every_line_the_worker_wrote_is_one_bounded_json_object(stack, dead_lett
 
 def test_the_dlq_tools_read_every_hostile_message_and_leave_none_hidden(stack, dead_lettered):
     sent, _ = dead_lettered
-    listing = run_cli(stack.env, "dlq", "list", "--json")
-    assert listing.returncode == 0, listing.stderr
-    listed = {info["message_id"]: info for info in json_lines(listing.stdout)}
-    assert set(sent) <= set(listed)
+
+    def every_one_listed():
+        listing = run_cli(stack.env, "dlq", "list", "--json")
+        assert listing.returncode == 0, listing.stderr
+        listed = {info["message_id"]: info for info in json_lines(listing.stdout)}
+        return listed if set(sent) <= set(listed) else None
+
+    # SQS moves a message to the DLQ on the receive after its third, not at the third's rejection.
+    listed = eventually(every_one_listed, "every hostile message in the DLQ")
     assert all(listed[m]["error"]["message"] for m in sent)
     sqs = aws.client("sqs", stack.settings)
     hidden = sqs.get_queue_attributes(QueueUrl=stack.env["SQS_DLQ_URL"], AttributeNames=["All"])["Attributes"]
