@@ -85,13 +85,12 @@ class _Interpolator:
     times the (12, factor) matrix of the phases' taps, reversed. On one BLAS thread this
     takes a quarter of the CPU time of ``scipy.signal.upfirdn`` (measured: 0.23 vs 0.99 s
     for 13 M samples); BLAS's own threads make it seven times dearer, hence
-    ``pipeline.process_file``'s limit of one.
+    ``pipeline._feed_all``'s limit of one.
     """
 
     def __init__(self, factor: int):
-        self.factor = factor
-        self.fir = (signal.firwin(_TAPS_PER_PHASE * factor, 1 / factor) * factor).astype(np.float32)
-        self._phases = np.stack([self.fir[p::factor][::-1] for p in range(factor)], axis=1)
+        fir = (signal.firwin(_TAPS_PER_PHASE * factor, 1 / factor) * factor).astype(np.float32)
+        self._phases = np.stack([fir[p::factor][::-1] for p in range(factor)], axis=1)
         # No interpolated value exceeds its 12 neighbours' largest magnitude times this.
         self.gain_bound = float(np.abs(self._phases).sum(axis=0).max())
 
