@@ -33,6 +33,11 @@ class HouseFormat:
     trim_end_s: float | None = None
 
 
+def _ffmpeg(source: Path, *outputs: str) -> list[str]:
+    """One ffmpeg process reading ``source`` and writing ``outputs`` (``output_args`` each)."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source), *outputs]
+
+
 def output_args(dest: Path, *encoder: str, filters: list[str] = ()) -> list[str]:
     """ffmpeg's arguments for one output of the first audio stream: ``filters``, ``encoder``, ``dest``."""
     chain = ["-af", ",".join(filters)] if filters else []
@@ -43,9 +48,8 @@ def preview_command(source: Path, info: MediaInfo, mp3: Path, mp3_kbps: int, opu
                     opus_kbps: int) -> list[str]:
     """Both previews from one decode: MP3 (LAME, CBR, or the source's own MP3 stream: see
     ``mp3_preview_codec``) and Ogg Opus (libopus, VBR, 48 kHz)."""
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source),
-            *output_args(mp3, *mp3_preview_codec(info, mp3_kbps), "-f", "mp3"),
-            *output_args(opus, "-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-f", "ogg")]
+    return _ffmpeg(source, *output_args(mp3, *mp3_preview_codec(info, mp3_kbps), "-f", "mp3"),
+                   *output_args(opus, "-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-f", "ogg"))
 
 
 def mp3_preview_codec(info: MediaInfo, kbps: int) -> list[str]:
@@ -74,8 +78,7 @@ def house_wav_command(source: Path, dest: Path, house: HouseFormat) -> list[str]
         filters += ["atrim=" + ":".join(b for b in bounds if b), "asetpts=PTS-STARTPTS"]
     filters += [f"volume={house.gain_db:.4f}dB:precision=double",
                 f"aresample={house.sample_rate}:resampler=soxr"]
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *input_args(source),
-            *output_args(dest, "-c:a", "pcm_s16le", "-f", "wav", filters=filters)]
+    return _ffmpeg(source, *output_args(dest, "-c:a", "pcm_s16le", "-f", "wav", filters=filters))
 
 
 class Encoder:
